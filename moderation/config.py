@@ -1,0 +1,91 @@
+"""Settings shared by the API, the workers and the CLI, read from ``MODERATION_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MODERATION_"
+DEVELOPMENT_SECRET_KEY = "development-only-secret-key"  # noqa: S105  (refused in production)
+DETOXIFY_HUB_MODELS = frozenset(
+    {"original", "unbiased", "multilingual", "original-small", "unbiased-small"}
+)
+
+
+def default_model_dir() -> str:
+    """Where `moderation model build` puts the offline model unless told otherwise."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(cache / "comment-moderation" / "models" / "minilm-seed")
+
+
+class ConfigError(RuntimeError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; one instance is shared by API, worker and CLI."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    secret_key: str = DEVELOPMENT_SECRET_KEY
+    database_url: str = "sqlite:///var/moderation.sqlite3"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    task_queue: str = Field("moderation", min_length=1, max_length=100)
+    # Seconds before Redis hands an unacknowledged task to another worker.
+    visibility_timeout: int = Field(300, ge=10)
+    # Detoxify hub name (needs internet) or a directory built by `moderation model build`.
+    model: str = Field(default_factory=default_model_dir)
+    model_quantize: Literal["none", "int8"] = "none"
+    model_threads: int | None = Field(None, ge=1, le=64)
+    scoring_max_retries: int = Field(3, ge=0, le=20)
+    scoring_retry_delay: float = Field(2.0, ge=0)
+    scoring_batch_size: int = Field(32, ge=1, le=1024)
+    pending_resend_after: float = Field(120.0, gt=0)
+    sweep_interval: float = Field(30.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _redis_broker(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _real_secret_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be set to a real secret in production")
+        return self
+
+    @property
+    def model_is_hub_name(self) -> bool:
+        """True when the model is downloaded by Detoxify rather than loaded from disk."""
+        return self.model in DETOXIFY_HUB_MODELS
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, failing with the variable's name on a bad value."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _describe(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:
+        return message
+    return f"{ENV_PREFIX}{'_'.join(str(part) for part in error['loc']).upper()}: {message}"

@@ -1,0 +1,32 @@
+"""Toxicity scoring behind one small interface; the real scorer wraps Detoxify.
+
+Importing this package never imports torch: the web process must stay light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from moderation.config import Settings
+
+
+class Scorer(Protocol):
+    """Scores many texts at once, one ``{label: probability}`` dict per text."""
+
+    model_name: str
+    model_version: str
+
+    def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+        """Score every text; the result is in input order."""
+        ...
+
+
+def scorer_from_settings(settings: Settings, threads: int | None = None) -> Scorer:
+    """The Detoxify scorer the settings describe; the model loads on first use."""
+    from moderation.scoring.detoxify_scorer import DetoxifyScorer
+
+    quantize = None if settings.model_quantize == "none" else settings.model_quantize
+    return DetoxifyScorer(
+        settings.model, quantize=quantize, num_threads=threads or settings.model_threads
+    )

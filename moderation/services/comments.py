@@ -1,0 +1,147 @@
+"""Use cases of the site API: accept a comment, read one back, list the published ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from moderation.models import Article, Comment, Site, Status
+from moderation.schemas import CommentSubmission
+
+
+class CommentRefused(Exception):
+    """The comment cannot be accepted; carries an error code and the offending field."""
+
+    def __init__(self, code: str, message: str, field: str | None = None, status: int = 422):
+        super().__init__(message)
+        self.code, self.message, self.field, self.status = code, message, field, status
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The stored comment, and whether this request created it (False for a replay)."""
+
+    comment: Comment
+    created: bool
+
+
+def submit_comment(
+    session: Session, site: Site, data: CommentSubmission, idempotency_key: str | None = None
+) -> Accepted:
+    """Store a new pending comment; a repeated idempotency key returns the first one."""
+    if idempotency_key is not None:
+        earlier = _by_idempotency_key(session, site, idempotency_key)
+        if earlier is not None:
+            return Accepted(_same_request_or_refuse(earlier, data), created=False)
+    article = article_for(session, site, data)
+    if article.closed:
+        raise CommentRefused("article_closed", "this article is closed for comments", status=409)
+    comment = Comment(
+        site_id=site.id,
+        article=article,
+        parent_id=_parent_id(session, article, data.parent_id),
+        author_id=data.author_id,
+        author_name=data.author_name,
+        text=data.text,
+        status=Status.PENDING,
+        idempotency_key=idempotency_key,
+    )
+    try:
+        with session.begin_nested():
+            session.add(comment)
+    except IntegrityError:
+        # A concurrent request with the same idempotency key won the race.
+        earlier = _by_idempotency_key(session, site, idempotency_key) if idempotency_key else None
+        if earlier is None:
+            raise
+        return Accepted(_same_request_or_refuse(earlier, data), created=False)
+    return Accepted(comment, created=True)
+
+
+def _by_idempotency_key(session: Session, site: Site, key: str) -> Comment | None:
+    query = select(Comment).where(Comment.site_id == site.id, Comment.idempotency_key == key)
+    return session.scalars(query).one_or_none()
+
+
+def _same_request_or_refuse(earlier: Comment, data: CommentSubmission) -> Comment:
+    same = (earlier.article.external_id, earlier.author_id, earlier.text) == (
+        data.article_id,
+        data.author_id,
+        data.text,
+    )
+    if not same:
+        raise CommentRefused(
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different comment",
+            status=409,
+        )
+    return earlier
+
+
+def article_for(session: Session, site: Site, data: CommentSubmission) -> Article:
+    """The site's article, created on its first comment; title and URL kept up to date."""
+    query = select(Article).where(
+        Article.site_id == site.id, Article.external_id == data.article_id
+    )
+    article = session.scalars(query).one_or_none()
+    if article is None:
+        article = Article(site_id=site.id, external_id=data.article_id)
+        try:
+            with session.begin_nested():
+                session.add(article)
+        except IntegrityError:
+            # Another request created the same article first.
+            article = session.scalars(query).one()
+    if data.article_url is not None:
+        article.url = data.article_url
+    if data.article_title is not None:
+        article.title = data.article_title
+    return article
+
+
+def _parent_id(session: Session, article: Article, parent_public_id: str | None) -> int | None:
+    if parent_public_id is None:
+        return None
+    query = select(Comment.id).where(
+        Comment.public_id == parent_public_id, Comment.article_id == article.id
+    )
+    parent = session.scalars(query).one_or_none()
+    if parent is None:
+        raise CommentRefused(
+            "unknown_parent", "no comment with this id on this article", field="parent_id"
+        )
+    return parent
+
+
+def comment_for_site(session: Session, site: Site, public_id: str) -> Comment | None:
+    """One of the site's comments with its scores, or None (also for other sites' ids)."""
+    query = (
+        select(Comment)
+        .where(Comment.public_id == public_id, Comment.site_id == site.id)
+        .options(selectinload(Comment.scores), selectinload(Comment.parent))
+    )
+    return session.scalars(query).one_or_none()
+
+
+def published_comments(
+    session: Session, site: Site, article_external_id: str, *, before_id: int | None, limit: int
+) -> list[Comment]:
+    """Approved comments of an article, newest first, starting below ``before_id``."""
+    query = (
+        select(Comment)
+        .join(Article, Comment.article_id == Article.id)
+        .where(
+            Article.site_id == site.id,
+            Article.external_id == article_external_id,
+            Comment.status == Status.APPROVED,
+        )
+        .options(selectinload(Comment.parent))
+        .order_by(Comment.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Comment.id < before_id)
+    return list(session.scalars(query))

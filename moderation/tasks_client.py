@@ -1,0 +1,76 @@
+"""Sending work to the Celery workers by task name, so the web process never imports them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from celery import Celery
+
+from moderation.config import Settings
+
+SCORE_COMMENTS = "moderation.score_comments"
+SWEEP_PENDING = "moderation.sweep_pending"
+
+log = logging.getLogger(__name__)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings shared by the producer (API) and the workers."""
+    return {
+        "broker_url": settings.broker_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.visibility_timeout,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 5,
+        },
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_default_queue": settings.task_queue,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": False,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }
+
+
+class TaskQueue:
+    """Publishes tasks by name; a broker outage is logged, never raised to the caller."""
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._celery: Celery | None = None
+
+    @property
+    def celery(self) -> Celery:
+        """The producer-side Celery app, built on first use."""
+        if self._celery is None:
+            self._celery = Celery("moderation-producer", set_as_current=False)
+            self._celery.conf.update(celery_config(self._settings))
+        return self._celery
+
+    def send_for_scoring(self, comment_ids: Sequence[int]) -> bool:
+        """Ask the workers to score these comments; False when the broker did not take it.
+
+        The comments are already committed as pending, so a failed send loses nothing:
+        the sweeper re-sends them.
+        """
+        try:
+            self.celery.send_task(
+                SCORE_COMMENTS,
+                args=[list(comment_ids)],
+                queue=self._settings.task_queue,
+                retry=False,
+            )
+        except Exception:
+            log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
+            return False
+        return True

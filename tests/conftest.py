@@ -1,0 +1,133 @@
+"""Fixtures: each database backend, the built model, the app, a live server, a real worker."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from moderation import create_app
+from moderation.config import default_model_dir
+from moderation.db import make_engine, make_session_factory, unit_of_work
+from moderation.migrate import upgrade_database
+from moderation.services.sites import create_site
+from moderation.tasks_client import TaskQueue
+from tests.support import (
+    BROKER_URL,
+    LiveServer,
+    WorkerProcess,
+    postgres_database,
+    settings_for_tests,
+    wipe,
+)
+
+
+MODEL_PATH = Path(os.environ.get("MODERATION_TEST_MODEL", default_model_dir()))
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The offline model built from the seed set, built once and reused across runs."""
+    if not (MODEL_PATH / "model.ckpt").exists():
+        from moderation.scoring.model_build import build_model
+
+        build_model(MODEL_PATH)
+    return MODEL_PATH
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated, empty database of each backend; the suite runs once per backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'moderation.sqlite3'}"
+        upgrade_database(url)
+        yield url
+        return
+    with postgres_database() as url:
+        upgrade_database(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def broker() -> redis.Redis:
+    """The shared Redis the tests use as broker (each run on its own queue)."""
+    client = redis.Redis.from_url(BROKER_URL)
+    client.ping()
+    return client
+
+
+@pytest.fixture(scope="session")
+def settings(database_url):
+    """Settings for this backend's run; the model is built only when a worker needs it."""
+    return settings_for_tests(database_url, MODEL_PATH)
+
+
+@pytest.fixture(scope="session")
+def app(settings):
+    """The Flask app on this backend."""
+    app = create_app(settings)
+    yield app
+    app.extensions["moderation"].engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    """An engine for the tests' own reads and writes."""
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(app, engine, broker, settings):
+    """A session factory on a clean database; rows and queued tasks are removed afterwards."""
+    yield make_session_factory(engine)
+    broker.delete(settings.task_queue)
+    wipe(engine)
+
+
+@pytest.fixture
+def client(app, sessions):
+    """Flask's test client on a clean database."""
+    return app.test_client()
+
+
+@pytest.fixture
+def site_key(sessions) -> str:
+    """A site's API key."""
+    with unit_of_work(sessions) as session:
+        return create_site(session, "example-news")[1]
+
+
+@pytest.fixture
+def auth(site_key) -> dict[str, str]:
+    """The Authorization header of that site."""
+    return {"Authorization": f"Bearer {site_key}"}
+
+
+@pytest.fixture(scope="session")
+def worker(settings, model_dir, tmp_path_factory) -> Iterator[WorkerProcess]:
+    """A real Celery worker process on this backend's database and queue."""
+    process = WorkerProcess(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    yield process.start(ping_worker(settings))
+    process.stop()
+
+
+@pytest.fixture
+def live_server(app, sessions) -> Iterator[LiveServer]:
+    """The app over real HTTP."""
+    with LiveServer(app) as server:
+        yield server
+
+
+def ping_worker(settings):
+    """A function that tells whether the named worker answers."""
+    control = TaskQueue(settings).celery.control
+
+    def _ping(name: str) -> bool:
+        return bool(control.ping(destination=[name], timeout=0.5))
+
+    return _ping

@@ -1,0 +1,145 @@
+"""Helpers the tests share: databases, a live HTTP server, a real Celery worker process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import delete
+from sqlalchemy.engine import Engine
+from werkzeug.serving import make_server
+
+from moderation.config import Settings, load_settings
+from moderation.db import make_session_factory
+from moderation.models import Article, AuditEvent, Comment, CommentScore, Site
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_URL = os.environ.get(
+    "MODERATION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BROKER_URL = os.environ.get("MODERATION_TEST_BROKER_URL", "redis://127.0.0.1:6379/3")
+
+
+def settings_for_tests(database_url: str, model_dir: Path, **overrides: object) -> Settings:
+    """Settings for one test run: its own database and its own queue on the shared Redis."""
+    values: dict[str, object] = {
+        "env": "test",
+        "database_url": database_url,
+        "broker_url": BROKER_URL,
+        "task_queue": f"test-{uuid.uuid4().hex[:12]}",
+        "model": str(model_dir),
+        "scoring_retry_delay": 0.2,
+        "scoring_max_retries": 2,
+    }
+    return load_settings(**(values | overrides))
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for this run, dropped afterwards."""
+    name = f"moderation_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(POSTGRES_URL, autocommit=True)
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        base = POSTGRES_URL.rsplit("/", 1)[0]
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def wipe(engine: Engine) -> None:
+    """Delete every row, children first."""
+    with make_session_factory(engine)() as session:
+        for model in (AuditEvent, CommentScore, Comment, Article, Site):
+            session.execute(delete(model))
+        session.commit()
+
+
+class LiveServer:
+    """The app served over real HTTP on a loopback port, in a thread."""
+
+    def __init__(self, app):
+        self._server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._server.shutdown()
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment a worker process needs to serve these settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_")}
+    for name in ("env", "database_url", "broker_url", "task_queue", "model",
+                 "scoring_retry_delay", "scoring_max_retries", "pending_resend_after"):
+        env[f"MODERATION_{name.upper()}"] = str(getattr(settings, name))
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+class WorkerProcess:
+    """A real ``celery worker`` process consuming the settings' queue."""
+
+    def __init__(self, settings: Settings, log_path: Path, concurrency: int = 1):
+        self.settings = settings
+        self.log_path = log_path
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.command = [
+            sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--loglevel", "INFO",
+            "--pool", "prefork", "--concurrency", str(concurrency), "--hostname", self.name,
+            "--queues", settings.task_queue, "--without-gossip", "--without-mingle",
+        ]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, ping: Callable[[str], bool], timeout: float = 60) -> WorkerProcess:
+        """Start the process and wait until it answers a ping."""
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            self.command, env=worker_environment(self.settings), cwd=ROOT,
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited; see {self.log_path}")
+            if ping(self.name):
+                return self
+            time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"worker did not answer within {timeout}s; see {self.log_path}")
+
+    def stop(self) -> None:
+        """Warm shutdown, then kill if it does not finish."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    """Poll until the predicate holds or the time is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

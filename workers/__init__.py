@@ -1,0 +1,1 @@
+"""Celery workers: they score comments and store decisions through moderation's services."""

@@ -1,0 +1,33 @@
+"""The Celery app the workers and beat run: ``celery -A workers.app worker``."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import celeryd_after_setup, worker_process_init
+
+from moderation.config import load_settings
+from moderation.tasks_client import SWEEP_PENDING, celery_config
+
+settings = load_settings()
+
+app = Celery("moderation", include=["workers.tasks"])
+app.conf.update(celery_config(settings))
+app.conf.beat_schedule = {
+    "resend-stale-pending": {"task": SWEEP_PENDING, "schedule": settings.sweep_interval},
+}
+
+
+@worker_process_init.connect
+def _fresh_connections_after_fork(**_kwargs: object) -> None:
+    # Pooled connections inherited from the parent would be shared with it across fork.
+    from workers.runtime import runtime
+
+    runtime.after_fork()
+
+
+@celeryd_after_setup.connect
+def _remember_pool_size(instance: object, **_kwargs: object) -> None:
+    # Children inherit this across fork and split the cores between them.
+    from workers.runtime import runtime
+
+    runtime.pool_size = int(getattr(instance, "concurrency", 1) or 1)
