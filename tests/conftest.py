@@ -24,7 +24,6 @@ from tests.support import (
     wipe,
 )
 
-
 MODEL_PATH = Path(os.environ.get("MODERATION_TEST_MODEL", default_model_dir()))
 
 

@@ -85,8 +85,16 @@ class LiveServer:
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment a worker process needs to serve these settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_")}
-    for name in ("env", "database_url", "broker_url", "task_queue", "model",
-                 "scoring_retry_delay", "scoring_max_retries", "pending_resend_after"):
+    for name in (
+        "env",
+        "database_url",
+        "broker_url",
+        "task_queue",
+        "model",
+        "scoring_retry_delay",
+        "scoring_max_retries",
+        "pending_resend_after",
+    ):
         env[f"MODERATION_{name.upper()}"] = str(getattr(settings, name))
     env["PYTHONPATH"] = str(ROOT)
     return env
@@ -100,9 +108,24 @@ class WorkerProcess:
         self.log_path = log_path
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.command = [
-            sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--loglevel", "INFO",
-            "--pool", "prefork", "--concurrency", str(concurrency), "--hostname", self.name,
-            "--queues", settings.task_queue, "--without-gossip", "--without-mingle",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            str(concurrency),
+            "--hostname",
+            self.name,
+            "--queues",
+            settings.task_queue,
+            "--without-gossip",
+            "--without-mingle",
         ]
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -110,8 +133,11 @@ class WorkerProcess:
         """Start the process and wait until it answers a ping."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.command, env=worker_environment(self.settings), cwd=ROOT,
-            stdout=log, stderr=subprocess.STDOUT,
+            self.command,
+            env=worker_environment(self.settings),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -63,7 +63,10 @@ def test_text_is_stored_exactly(client, auth, sessions):
     response = post(client, auth, VALID | {"text": text})
     assert response.status_code == 202
     fetched = client.get(response.headers["Location"], headers=auth).get_json()
-    assert fetched["text"] == "<script>alert(1)</script> \U0001f600 \u05e9\u05dc\u05d5\u05dd \u200b \u00e9"
+    assert (
+        fetched["text"]
+        == "<script>alert(1)</script> \U0001f600 \u05e9\u05dc\u05d5\u05dd \u200b \u00e9"
+    )
 
 
 def test_idempotency_key_returns_the_same_comment(client, auth, sessions):
@@ -98,7 +101,9 @@ def test_invalid_fields_are_422_with_the_field(client, auth, sessions, change, f
     response = post(client, auth, VALID | change)
     assert response.status_code == 422
     assert response.get_json()["error"] | {"message": ""} == {
-        "code": code, "message": "", "field": field,
+        "code": code,
+        "message": "",
+        "field": field,
     }
     assert count(sessions, Comment) == count(sessions, Article) == 0
 
@@ -156,7 +161,9 @@ def test_another_sites_comment_is_404(client, auth, sessions):
     comment_id = post(client, auth).get_json()["id"]
     with unit_of_work(sessions) as session:
         other_key = create_site(session, "other-news")[1]
-    response = client.get(f"/api/v1/comments/{comment_id}", headers={"Authorization": f"Bearer {other_key}"})
+    response = client.get(
+        f"/api/v1/comments/{comment_id}", headers={"Authorization": f"Bearer {other_key}"}
+    )
     assert response.status_code == 404
     assert response.get_json() == {"error": {"code": "not_found", "message": "no such comment"}}
 

@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 def score_comments(self: Task, comment_ids: list[int]) -> int:
     """Score a batch of comments and store their decisions; a no-op for decided ones."""
     try:
-        with unit_of_work(runtime.sessions) as session:
-            return score_and_decide(session, comment_ids, runtime.scorer)
+        return score_and_decide(runtime.sessions, comment_ids, runtime.scorer)
     except Exception as exc:
         if self.request.retries < self.max_retries:
             delay = settings.scoring_retry_delay * 2**self.request.retries

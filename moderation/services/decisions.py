@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from moderation.db import utcnow
+from moderation.db import unit_of_work, utcnow
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
 from moderation.policy import Decision, SitePolicy, decide, scoring_failed
 from moderation.scoring import Scorer
@@ -25,15 +25,32 @@ def pending_comments(session: Session, comment_ids: Sequence[int]) -> list[Comme
     return list(session.scalars(query))
 
 
-def score_and_decide(session: Session, comment_ids: Sequence[int], scorer: Scorer) -> int:
-    """Score the still-pending comments in one batch and store each decision; returns how many."""
-    comments = pending_comments(session, comment_ids)
-    if not comments:
+def score_and_decide(
+    sessions: sessionmaker[Session], comment_ids: Sequence[int], scorer: Scorer
+) -> int:
+    """Score the still-pending comments in one batch and store each decision; returns how many.
+
+    Reading, scoring and writing are separate steps so that no transaction stays open
+    through the forward pass; the write re-checks that each comment is still pending.
+    """
+    with unit_of_work(sessions) as session:
+        pending = {comment.id: comment.text for comment in pending_comments(session, comment_ids)}
+    if not pending:
         return 0
-    all_scores = scorer.score_batch([comment.text for comment in comments])
+    scores = scorer.score_batch(list(pending.values()))
+    with unit_of_work(sessions) as session:
+        return store_decisions(session, dict(zip(pending, scores, strict=True)), scorer)
+
+
+def store_decisions(
+    session: Session, scores_by_id: dict[int, dict[str, float]], scorer: Scorer
+) -> int:
+    """Apply each comment's site policy to its scores and store scores, decision and audit."""
+    comments = pending_comments(session, list(scores_by_id))
     policies = _policies(session, comments)
     decided = 0
-    for comment, scores in zip(comments, all_scores, strict=True):
+    for comment in comments:
+        scores = scores_by_id[comment.id]
         decision = decide(
             scores, policies[comment.site_id], premoderate=comment.article.premoderate
         )
