@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,19 +43,40 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def producer_config(settings: Settings) -> dict[str, Any]:
+    """Like the workers' config, but giving up on a dead broker in milliseconds, not seconds.
+
+    A request must not wait for Redis: the comment is already committed and the sweeper
+    re-sends it, so one quick try is all the API makes.
+    """
+    config = celery_config(settings)
+    config["broker_connection_timeout"] = 1
+    config["broker_transport_options"] = config["broker_transport_options"] | {
+        "socket_connect_timeout": 1,
+        "max_retries": 1,
+        "interval_start": 0,
+        "interval_step": 0.1,
+    }
+    return config
+
+
 class TaskQueue:
     """Publishes tasks by name; a broker outage is logged, never raised to the caller."""
+
+    # After a failed send, skip the broker for this long instead of making every request wait.
+    BACKOFF_SECONDS = 2.0
 
     def __init__(self, settings: Settings):
         self._settings = settings
         self._celery: Celery | None = None
+        self._skip_until = 0.0
 
     @property
     def celery(self) -> Celery:
         """The producer-side Celery app, built on first use."""
         if self._celery is None:
             self._celery = Celery("moderation-producer", set_as_current=False)
-            self._celery.conf.update(celery_config(self._settings))
+            self._celery.conf.update(producer_config(self._settings))
         return self._celery
 
     def send_for_scoring(self, comment_ids: Sequence[int]) -> bool:
@@ -63,6 +85,8 @@ class TaskQueue:
         The comments are already committed as pending, so a failed send loses nothing:
         the sweeper re-sends them.
         """
+        if time.monotonic() < self._skip_until:
+            return False
         try:
             self.celery.send_task(
                 SCORE_COMMENTS,
@@ -71,6 +95,7 @@ class TaskQueue:
                 retry=False,
             )
         except Exception:
+            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
             log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
             return False
         return True

@@ -17,6 +17,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
+from moderation import create_app
 from moderation.config import Settings, load_settings
 from moderation.db import make_session_factory
 from moderation.models import Article, AuditEvent, Comment, CommentScore, Site
@@ -82,6 +83,17 @@ class LiveServer:
         self._server.shutdown()
 
 
+@contextmanager
+def serving(settings: Settings) -> Iterator[LiveServer]:
+    """A separate app with these settings, over HTTP; its connections closed afterwards."""
+    app = create_app(settings)
+    try:
+        with LiveServer(app) as server:
+            yield server
+    finally:
+        app.extensions["moderation"].engine.dispose()
+
+
 def worker_environment(settings: Settings) -> dict[str, str]:
     """The environment a worker process needs to serve these settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("MODERATION_")}
@@ -131,14 +143,14 @@ class WorkerProcess:
 
     def start(self, ping: Callable[[str], bool], timeout: float = 60) -> WorkerProcess:
         """Start the process and wait until it answers a ping."""
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            self.command,
-            env=worker_environment(self.settings),
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                env=worker_environment(self.settings),
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

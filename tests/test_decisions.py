@@ -130,7 +130,7 @@ def test_a_fail_open_site_publishes_unscored_comments(sessions):
 
 
 def test_stale_pending_comments_are_picked_once_per_period(sessions):
-    old, new = add_comments(sessions, "old one", "new one")
+    old, _new = add_comments(sessions, "old one", "new one")
     with unit_of_work(sessions) as session:
         session.get(Comment, old).created_at = utcnow() - timedelta(minutes=10)
     with unit_of_work(sessions) as session:

@@ -1,0 +1,39 @@
+# Two commands on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CPU build of torch; installed before the rest so no GPU build is pulled in.
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint format model bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install the service with its dev tools.
+
+run: install ## Web + worker + beat (+ Redis if none answers) on embedded defaults.
+	$(BIN)/moderation run
+
+test: install lint ## The whole suite, on SQLite and PostgreSQL, with a real worker.
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check moderation workers tests bench
+	$(BIN)/ruff format --check moderation workers tests bench
+
+format: install
+	$(BIN)/ruff format moderation workers tests bench
+	$(BIN)/ruff check --fix moderation workers tests bench
+
+model: install ## Build the offline model (from ../shared/data/train.csv when TRAIN is set).
+	$(BIN)/moderation model build $(if $(TRAIN),--train $(TRAIN)) --force
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,186 @@
+"""Detoxify behind the ``Scorer`` interface.
+
+torch and detoxify are imported only when the model loads, on the first ``score_batch``:
+the web process imports this module but must never pay for (or fork with) torch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from moderation.config import DETOXIFY_HUB_MODELS
+from moderation.scoring.model_build import CHECKPOINT_FILE, HF_DIR, META_FILE
+
+if TYPE_CHECKING:
+    from detoxify import Detoxify
+
+QUANTIZATIONS = frozenset({"int8"})
+
+
+class DetoxifyScorer:
+    """Scores comments with a Detoxify hub model or a directory written by ``build_model``.
+
+    Hub names (``original``, ``unbiased``, ...) download on first use and need internet; a
+    local directory loads offline from wherever it has been moved to.
+    """
+
+    # Detoxify pads a batch to its longest comment; small batches of similar length keep
+    # that padding, and the memory of one forward pass, low.
+    chunk_size = 32
+
+    def __init__(
+        self, model: str, *, quantize: str | None = None, num_threads: int | None = None
+    ) -> None:
+        """Remember what to load; nothing heavy happens until the first ``score_batch``."""
+        if quantize is not None and quantize not in QUANTIZATIONS:
+            raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError("num_threads must be at least 1")
+        self._model = model
+        self._quantize = quantize
+        self._num_threads = num_threads
+        self._detoxify: Detoxify | None = None
+        self._meta: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_hub_model(self) -> bool:
+        """True when the model is one of Detoxify's published names rather than a directory."""
+        return self._model in DETOXIFY_HUB_MODELS
+
+    @property
+    def model_name(self) -> str:
+        """The hub name, or the name recorded in a local model's ``meta.json``."""
+        if self.is_hub_model:
+            return self._model
+        return str(self._local_meta().get("name") or Path(self._model).name)
+
+    @property
+    def model_version(self) -> str:
+        """Identifies the weights that produced a score; quantized scores differ slightly."""
+        if self.is_hub_model:
+            version = f"detoxify-{metadata.version('detoxify')}"
+        else:
+            version = str(self._local_meta().get("version") or "unknown")
+        return f"{version}+{self._quantize}" if self._quantize else version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Every label the model scores; a hub model is loaded to find out."""
+        if self._detoxify is None and not self.is_hub_model:
+            labels = self._local_meta().get("labels")
+            if labels:
+                return tuple(labels)
+        return tuple(self._loaded().class_names)
+
+    def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
+        """One ``{label: probability}`` dict per text, in input order."""
+        if not texts:
+            return []
+        detoxify = self._loaded()
+        token_ids = detoxify.tokenizer(list(texts), truncation=True)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        results: list[dict[str, float]] = [{} for _ in texts]
+        for start in range(0, len(order), self.chunk_size):
+            chunk = order[start : start + self.chunk_size]
+            predicted = detoxify.predict([texts[i] for i in chunk])
+            for row, i in enumerate(chunk):
+                results[i] = {
+                    label: _probability(values, row) for label, values in predicted.items()
+                }
+        return results
+
+    def _loaded(self) -> Detoxify:
+        if self._detoxify is None:
+            with self._lock:
+                if self._detoxify is None:
+                    self._detoxify = self._load()
+        return self._detoxify
+
+    def _load(self) -> Detoxify:
+        import torch
+        from detoxify import Detoxify
+
+        if self._num_threads:
+            torch.set_num_threads(self._num_threads)
+        if self.is_hub_model:
+            detoxify = Detoxify(self._model, device="cpu")
+        else:
+            model_dir = self._model_dir()
+            # Read together with the weights so that name and version match what is loaded
+            # even if the directory was rebuilt after the properties were first read.
+            self._meta = _read_meta(model_dir)
+            detoxify = Detoxify(
+                checkpoint=_relocated_checkpoint(model_dir),
+                huggingface_config_path=str(model_dir / HF_DIR),
+                device="cpu",
+            )
+        if self._quantize == "int8":
+            detoxify.model = _quantize_int8(detoxify.model)
+        detoxify.model.eval()
+        return detoxify
+
+    def _model_dir(self) -> Path:
+        model_dir = Path(self._model).expanduser().resolve()
+        if not (model_dir / CHECKPOINT_FILE).is_file():
+            raise FileNotFoundError(
+                f"no model at {model_dir} (expected {CHECKPOINT_FILE}); build one with "
+                f"`moderation model build` or name a Detoxify model "
+                f"({', '.join(sorted(DETOXIFY_HUB_MODELS))})"
+            )
+        return model_dir
+
+    def _local_meta(self) -> dict[str, Any]:
+        if self._meta is None:
+            self._meta = _read_meta(Path(self._model).expanduser())
+        return self._meta
+
+
+def _read_meta(model_dir: Path) -> dict[str, Any]:
+    """The model's ``meta.json``, or an empty dict when it is missing or unreadable."""
+    try:
+        meta = json.loads((model_dir / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _relocated_checkpoint(model_dir: Path) -> io.BytesIO:
+    """The checkpoint with ``model_type`` pointing at this directory's ``hf/``.
+
+    Detoxify resolves ``model_type`` with ``from_pretrained``; the path written at build time
+    is stale once the directory moves. Loading with ``weights_only`` also refuses a
+    checkpoint that carries arbitrary pickled code before Detoxify unpickles it unrestricted.
+    """
+    import torch
+
+    checkpoint = torch.load(model_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
+    checkpoint["config"]["arch"]["args"]["model_type"] = str(model_dir / HF_DIR)
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def _quantize_int8(model: Any) -> Any:
+    """Dynamic int8 weights for every Linear layer: 2-4x faster on CPU, scores within ~0.005."""
+    import torch
+
+    # torch announces that this API moves to the separate torchao package; it still works in
+    # every torch this project admits, and the warnings would only alarm operators.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated")
+        warnings.filterwarnings("ignore", ".*quantized tensor creation functions")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def _probability(values: float | list[float], row: int) -> float:
+    # Detoxify returns a bare float instead of a list when it scored a single text.
+    value = values if isinstance(values, float) else values[row]
+    return min(1.0, max(0.0, float(value)))
