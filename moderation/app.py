@@ -7,6 +7,7 @@ from flask import Flask
 from moderation.app_state import EXTENSION_KEY, AppState, close_db_session
 from moderation.config import Settings, load_settings
 from moderation.db import make_engine, make_session_factory
+from moderation.limits import init_limiter
 from moderation.tasks_client import TaskQueue
 
 MAX_BODY_BYTES = 64 * 1024
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         tasks=TaskQueue(settings),
     )
     app.teardown_appcontext(close_db_session)
+    init_limiter(app, settings)
     _register_blueprints(app)
     return app
 

@@ -28,7 +28,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option("--revision", default="head", show_default=True)
+@click.option("--revision", default="heads", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply migrations to MODERATION_DATABASE_URL."""
     from moderation.migrate import upgrade_database

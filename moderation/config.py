@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     scoring_batch_size: int = Field(32, ge=1, le=1024)
     pending_resend_after: float = Field(120.0, gt=0)
     sweep_interval: float = Field(30.0, gt=0)
+    # Rate-limit counters; the broker's Redis when unset.
+    ratelimit_storage_url: str | None = None
+    ratelimit_enabled: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("database_url")
