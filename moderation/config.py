@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     scoring_max_retries: int = Field(3, ge=0, le=20)
     scoring_retry_delay: float = Field(2.0, ge=0)
     scoring_batch_size: int = Field(32, ge=1, le=1024)
+    # Seconds a worker waits for a batch to fill before scoring what it has.
+    scoring_batch_wait: float = Field(0.05, gt=0, le=10)
     pending_resend_after: float = Field(120.0, gt=0)
     sweep_interval: float = Field(30.0, gt=0)
     # Rate-limit counters; the broker's Redis when unset.

@@ -12,6 +12,7 @@ from celery import Celery
 from moderation.config import Settings
 
 SCORE_COMMENTS = "moderation.score_comments"
+RESCORE_COMMENTS = "moderation.rescore_comments"
 SWEEP_PENDING = "moderation.sweep_pending"
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": settings.task_queue,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
+        # Batches form from prefetched messages: each process may hold two full batches
+        # (one scoring, one filling) before it acknowledges.
+        "worker_prefetch_multiplier": 2 * settings.scoring_batch_size,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": False,

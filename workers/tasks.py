@@ -6,29 +6,61 @@ import logging
 from datetime import timedelta
 
 from celery import Task
+from celery_batches import Batches, SimpleRequest
 
 from moderation.db import unit_of_work
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
-from moderation.tasks_client import SCORE_COMMENTS, SWEEP_PENDING
+from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SWEEP_PENDING
 from workers.app import app, settings
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name=SCORE_COMMENTS, bind=True, max_retries=settings.scoring_max_retries)
-def score_comments(self: Task, comment_ids: list[int]) -> int:
-    """Score a batch of comments and store their decisions; a no-op for decided ones."""
+@app.task(
+    base=Batches,
+    name=SCORE_COMMENTS,
+    flush_every=settings.scoring_batch_size,
+    flush_interval=settings.scoring_batch_wait,
+    acks_late=True,
+)
+def score_comments(requests: list[SimpleRequest]) -> int:
+    """Score every comment of the buffered messages in one forward pass.
+
+    celery-batches acknowledges the messages when this returns, also after an exception,
+    so failures are handed to ``rescore_comments`` before returning, never raised.
+    """
+    comment_ids = [comment_id for request in requests for comment_id in request.args[0]]
     try:
         return score_and_decide(runtime.sessions, comment_ids, runtime.scorer)
     except Exception as exc:
-        if self.request.retries < self.max_retries:
-            delay = settings.scoring_retry_delay * 2**self.request.retries
-            log.warning("scoring %s failed (%r); retry in %.1fs", comment_ids, exc, delay)
-            raise self.retry(exc=exc, countdown=delay) from exc
+        log.warning("scoring %d comment(s) failed (%r); retrying", len(comment_ids), exc)
+        _retry_later(comment_ids, attempt=0)
+        return 0
+
+
+@app.task(name=RESCORE_COMMENTS, bind=True, acks_late=True)
+def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
+    """Retry of a failed batch; after the last try its comments are held as scoring_failed."""
+    try:
+        return score_and_decide(runtime.sessions, comment_ids, runtime.scorer)
+    except Exception as exc:
+        if attempt + 1 < settings.scoring_max_retries:
+            log.warning("scoring %s failed again (%r)", comment_ids, exc)
+            _retry_later(comment_ids, attempt=attempt + 1)
+            return 0
         log.error("scoring %s failed for good: %r", comment_ids, exc)
         with unit_of_work(runtime.sessions) as session:
             return mark_scoring_failed(session, comment_ids, repr(exc))
+
+
+def _retry_later(comment_ids: list[int], attempt: int) -> None:
+    # A separate plain task: celery-batches compares ETAs with a monotonic clock, so a
+    # countdown on the batch task itself would never come due.
+    delay = settings.scoring_retry_delay * 2**attempt
+    rescore_comments.apply_async(
+        args=[comment_ids, attempt], countdown=delay, queue=settings.task_queue
+    )
 
 
 @app.task(name=SWEEP_PENDING)

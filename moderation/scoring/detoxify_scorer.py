@@ -30,9 +30,10 @@ class DetoxifyScorer:
     local directory loads offline from wherever it has been moved to.
     """
 
-    # Detoxify pads a batch to its longest comment; small batches of similar length keep
-    # that padding, and the memory of one forward pass, low.
+    # Detoxify pads a batch to its longest comment, so texts are scored in groups of
+    # similar length, each at most chunk_size texts and about chunk_tokens padded tokens.
     chunk_size = 32
+    chunk_tokens = 2048
 
     def __init__(
         self, model: str, *, quantize: str | None = None, num_threads: int | None = None
@@ -84,11 +85,11 @@ class DetoxifyScorer:
         if not texts:
             return []
         detoxify = self._loaded()
-        token_ids = detoxify.tokenizer(list(texts), truncation=True)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda i: len(token_ids[i]))
+        lengths = [
+            len(ids) for ids in detoxify.tokenizer(list(texts), truncation=True)["input_ids"]
+        ]
         results: list[dict[str, float]] = [{} for _ in texts]
-        for start in range(0, len(order), self.chunk_size):
-            chunk = order[start : start + self.chunk_size]
+        for chunk in length_groups(lengths, self.chunk_size, self.chunk_tokens):
             predicted = detoxify.predict([texts[i] for i in chunk])
             for row, i in enumerate(chunk):
                 results[i] = {
@@ -140,6 +141,29 @@ class DetoxifyScorer:
         if self._meta is None:
             self._meta = _read_meta(Path(self._model).expanduser())
         return self._meta
+
+
+def length_groups(lengths: list[int], max_size: int, max_tokens: int) -> list[list[int]]:
+    """Indices grouped by similar token length so that padding wastes little of a forward pass.
+
+    Sorted by length, a group closes when one more text would exceed ``max_size`` texts,
+    about ``max_tokens`` padded tokens, or a length half again as long as its shortest.
+    """
+    groups: list[list[int]] = []
+    current: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        length = lengths[index]
+        if current and (
+            len(current) >= max_size
+            or (len(current) + 1) * length > max_tokens
+            or length > lengths[current[0]] * 1.5 + 8
+        ):
+            groups.append(current)
+            current = []
+        current.append(index)
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _read_meta(model_dir: Path) -> dict[str, Any]:

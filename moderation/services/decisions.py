@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -15,13 +16,22 @@ from moderation.policy import Decision, SitePolicy, decide, scoring_failed
 from moderation.scoring import Scorer
 
 
-def pending_comments(session: Session, comment_ids: Sequence[int]) -> list[Comment]:
-    """The comments among these ids that still wait for a decision."""
+def pending_comments(
+    session: Session, comment_ids: Sequence[int], *, lock: bool = False
+) -> list[Comment]:
+    """The comments among these ids that still wait for a decision.
+
+    With ``lock``, PostgreSQL holds their rows until commit (SQLite's IMMEDIATE
+    transaction already excludes other writers); rows another worker holds are waited
+    for and then skipped if that worker decided them.
+    """
     query = (
         select(Comment)
         .where(Comment.id.in_(comment_ids), Comment.status == Status.PENDING)
         .order_by(Comment.id)
     )
+    if lock:
+        query = query.with_for_update(of=Comment)
     return list(session.scalars(query))
 
 
@@ -45,21 +55,76 @@ def score_and_decide(
 def store_decisions(
     session: Session, scores_by_id: dict[int, dict[str, float]], scorer: Scorer
 ) -> int:
-    """Apply each comment's site policy to its scores and store scores, decision and audit."""
-    comments = pending_comments(session, list(scores_by_id))
+    """Apply each comment's site policy to its scores; store scores, decisions and audit rows.
+
+    The still-pending rows are locked first, so the writes below cannot race another
+    worker; they go to the database as a few multi-row statements, not one per comment.
+    """
+    comments = pending_comments(session, list(scores_by_id), lock=True)
+    if not comments:
+        return 0
     policies = _policies(session, comments)
-    decided = 0
+    now = utcnow()
+    decided = []
     for comment in comments:
         scores = scores_by_id[comment.id]
-        decision = decide(
-            scores, policies[comment.site_id], premoderate=comment.article.premoderate
-        )
-        top_score = max(scores.values(), default=None)
-        if transition(session, comment, decision, reason="scored", top_score=top_score):
-            _store_scores(session, comment, scores, scorer)
-            decided += 1
-    session.flush()
-    return decided
+        policy = policies[comment.site_id]
+        decision = decide(scores, policy, premoderate=comment.article.premoderate)
+        decided.append((comment, scores, decision))
+    session.execute(
+        update(Comment).execution_options(synchronize_session=False),
+        [_decided_row(comment, scores, decision, now) for comment, scores, decision in decided],
+    )
+    session.execute(insert(CommentScore), _score_rows(decided, scorer, now))
+    session.execute(insert(AuditEvent), [_audit_row(c, d, "scored", now) for c, _, d in decided])
+    return len(decided)
+
+
+def _decided_row(
+    comment: Comment, scores: dict[str, float], decision: Decision, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": comment.id,
+        "status": decision.outcome,
+        "reasons": [reason.as_dict() for reason in decision.reasons],
+        "decided_at": now,
+        "updated_at": now,
+        "top_score": max(scores.values(), default=None),
+    }
+
+
+def _score_rows(
+    decided: list[tuple[Comment, dict[str, float], Decision]], scorer: Scorer, now: datetime
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "comment_id": comment.id,
+            "label": label,
+            "score": float(score),
+            "model_name": scorer.model_name,
+            "model_version": scorer.model_version,
+            "created_at": now,
+        }
+        for comment, scores, _ in decided
+        for label, score in scores.items()
+    ]
+
+
+def _audit_row(
+    comment: Comment, decision: Decision, reason: str, now: datetime, error: str | None = None
+) -> dict[str, Any]:
+    reasons = [reason_.as_dict() for reason_ in decision.reasons]
+    return {
+        "site_id": comment.site_id,
+        "comment_id": comment.id,
+        "actor_type": Actor.SYSTEM,
+        "actor_id": None,
+        "from_status": Status.PENDING,
+        "to_status": decision.outcome,
+        "reason": reason,
+        "detail": {"reasons": reasons, **({"error": error[:500]} if error else {})},
+        "created_at": now,
+    }
 
 
 def mark_scoring_failed(session: Session, comment_ids: Sequence[int], error: str) -> int:
@@ -75,17 +140,11 @@ def mark_scoring_failed(session: Session, comment_ids: Sequence[int], error: str
 
 
 def transition(
-    session: Session,
-    comment: Comment,
-    decision: Decision,
-    *,
-    reason: str,
-    error: str | None = None,
-    top_score: float | None = None,
+    session: Session, comment: Comment, decision: Decision, *, reason: str, error: str | None = None
 ) -> bool:
     """Move a pending comment to its decision with an audit row; False if another got there first.
 
-    The UPDATE only matches while the row is still pending, so two workers scoring the
+    The UPDATE only matches while the row is still pending, so two workers deciding the
     same comment (a redelivered task, a sweeper re-send) store exactly one decision.
     """
     now = utcnow()
@@ -93,49 +152,15 @@ def transition(
     matched = session.execute(
         update(Comment)
         .where(Comment.id == comment.id, Comment.status == Status.PENDING)
-        .values(
-            status=decision.outcome,
-            reasons=reasons,
-            decided_at=now,
-            updated_at=now,
-            top_score=top_score,
-        )
+        .values(status=decision.outcome, reasons=reasons, decided_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if not matched:
         return False
-    session.add(
-        AuditEvent(
-            site_id=comment.site_id,
-            comment_id=comment.id,
-            actor_type=Actor.SYSTEM,
-            actor_id=None,
-            from_status=Status.PENDING,
-            to_status=decision.outcome,
-            reason=reason,
-            detail={"reasons": reasons, **({"error": error[:500]} if error else {})},
-            created_at=now,
-        )
-    )
-    stored = {"status": decision.outcome, "reasons": reasons, "decided_at": now}
-    for key, value in {**stored, "updated_at": now, "top_score": top_score}.items():
+    session.execute(insert(AuditEvent), [_audit_row(comment, decision, reason, now, error)])
+    for key, value in {"status": decision.outcome, "reasons": reasons, "decided_at": now}.items():
         set_committed_value(comment, key, value)
     return True
-
-
-def _store_scores(
-    session: Session, comment: Comment, scores: dict[str, float], scorer: Scorer
-) -> None:
-    for label, score in scores.items():
-        session.add(
-            CommentScore(
-                comment_id=comment.id,
-                label=label,
-                score=float(score),
-                model_name=scorer.model_name,
-                model_version=scorer.model_version,
-            )
-        )
 
 
 def _policies(session: Session, comments: Sequence[Comment]) -> dict[int, SitePolicy]:
