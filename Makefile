@@ -35,5 +35,10 @@ format: install
 model: install ## Build the offline model (from ../shared/data/train.csv when TRAIN is set).
 	$(BIN)/moderation model build $(if $(TRAIN),--train $(TRAIN)) --force
 
+bench: install ## Throughput and latency of the real stack (needs PostgreSQL, Redis, wrk).
+	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)"; exit 1; }
+	$(BIN)/moderation model build
+	$(BIN)/python -m bench.pipeline
+
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -60,7 +60,7 @@ def _wait(predicate, timeout: float) -> None:
     while not predicate():
         if time.monotonic() > deadline:
             raise RuntimeError("timed out waiting for the workers")
-        time.sleep(0.05)
+        time.sleep(0.1)
 
 
 __all__ = ["drain_rate", "enqueue_backlog", "queue_length"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import psycopg
 import redis
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 
 from moderation.config import Settings, load_settings
 from moderation.db import make_engine, make_session_factory, unit_of_work
@@ -38,6 +39,7 @@ def fresh_postgres() -> Iterator[str]:
             upgrade_database(url)
             yield url
         finally:
+            dispose_engines()
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -145,15 +147,26 @@ def wait_for_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+_engines: dict[str, Engine] = {}
+
+
 def pending_count(settings: Settings) -> int:
-    """Comments still waiting for a decision."""
-    engine = make_engine(settings.database_url)
+    """Comments still waiting for a decision (one pooled engine per database)."""
+    engine = _engines.get(settings.database_url)
+    if engine is None:
+        engine = _engines[settings.database_url] = make_engine(settings.database_url)
     with make_session_factory(engine)() as session:
         count = session.scalar(
             select(func.count()).select_from(Comment).where(Comment.status == Status.PENDING)
         )
-    engine.dispose()
     return count or 0
+
+
+def dispose_engines() -> None:
+    """Close the pooled connections of ``pending_count``."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
 
 
 def queue_length(settings: Settings) -> int:

@@ -49,12 +49,16 @@ def submit_comment(
         status=Status.PENDING,
         idempotency_key=idempotency_key,
     )
+    if idempotency_key is None:
+        session.add(comment)
+        session.flush()
+        return Accepted(comment, created=True)
     try:
         with session.begin_nested():
             session.add(comment)
     except IntegrityError:
         # A concurrent request with the same idempotency key won the race.
-        earlier = _by_idempotency_key(session, site, idempotency_key) if idempotency_key else None
+        earlier = _by_idempotency_key(session, site, idempotency_key)
         if earlier is None:
             raise
         return Accepted(_same_request_or_refuse(earlier, data), created=False)
