@@ -54,7 +54,11 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # Pre-ping replaces connections that died with a database restart; the connect timeout
+    # turns an unreachable server into a prompt error instead of a hung request.
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 3}
+    )
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:

@@ -106,6 +106,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "scoring_retry_delay",
         "scoring_max_retries",
         "pending_resend_after",
+        "sweep_interval",
+        "visibility_timeout",
     ):
         env[f"MODERATION_{name.upper()}"] = str(getattr(settings, name))
     env["PYTHONPATH"] = str(ROOT)

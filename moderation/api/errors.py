@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger(__name__)
+
+# Seconds a client should wait before retrying while the database is unreachable.
+DATABASE_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
@@ -59,6 +63,17 @@ def register_error_handlers(app: Flask) -> None:
             return exc
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):
+        # Nothing was committed: the request's transaction died with the connection.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is not answering; nothing was stored, retry shortly",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -1,0 +1,163 @@
+"""Fixtures for fault tests: processes the tests own and may stop, kill or cut off."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support import ROOT, wait_until, worker_environment
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A Redis server on its own loopback port that a test can stop and start again."""
+
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart, empty: it keeps nothing on disk)."""
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is needed for fault tests"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        assert wait_until(self.answers, timeout=10)
+
+    def stop(self) -> None:
+        """Kill the server, as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def answers(self) -> bool:
+        """True when it answers PING."""
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis only this test uses."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+class ServiceProcess:
+    """A worker or beat process in its own process group, so a test can SIGKILL all of it."""
+
+    def __init__(self, args: list[str], settings, log: Path):
+        self.args, self.settings, self.log = args, settings, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "workers.app", *self.args],
+                env=worker_environment(self.settings),
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL the process and its children at once."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        """Warm shutdown, then kill."""
+        if not self.process or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def worker_args(settings, name: str) -> list[str]:
+    """Arguments of a worker on the settings' queue."""
+    return [
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--concurrency",
+        "1",
+        "--hostname",
+        name,
+        "--queues",
+        settings.task_queue,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
+def beat_args(tmp_path: Path) -> list[str]:
+    """Arguments of beat, with its schedule file in the test's folder."""
+    return ["beat", "--loglevel", "INFO", "--schedule", str(tmp_path / "beat-schedule")]
+
+
+@pytest.fixture
+def services(tmp_path):
+    """Start service processes; every one is stopped at the end of the test."""
+    started: list[ServiceProcess] = []
+
+    def start(args: list[str], settings, name: str) -> ServiceProcess:
+        process = ServiceProcess(args, settings, tmp_path / f"{name}.log").start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+def report(title: str, **counts: int) -> None:
+    """Print what a fault test did, for the CI log."""
+    figures = ", ".join(f"{name} {value}" for name, value in counts.items())
+    print(f"\n[fault] {title}: {figures}", flush=True)
+
+
+@pytest.fixture(autouse=True)
+def _settle():
+    yield
+    time.sleep(0.1)
