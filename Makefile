@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format model bench clean
+.PHONY: install run test soak lint format model bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ run: install ## Web + worker + beat (+ Redis if none answers) on embedded defaul
 
 test: install lint ## The whole suite, on SQLite and PostgreSQL, with a real worker.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+soak: install ## Ten minutes at a steady rate through gunicorn and workers: flat memory, no loss.
+	MODERATION_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BIN)/python -m pytest tests/faults/test_soak.py -k postgresql -s
 
 lint: install
 	$(BIN)/ruff check moderation workers tests bench
