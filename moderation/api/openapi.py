@@ -143,7 +143,7 @@ def _paths() -> dict[str, Any]:
                     },
                     {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                 ],
-                "responses": _ok(200, "CommentPage", "a page of comments") | _errors(401, 422),
+                "responses": _ok(200, "CommentPage", "a page of comments") | _errors(401, 404, 422),
             }
         },
     }
