@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -110,3 +111,50 @@ def run_command(port: int, worker_processes: int) -> None:
     from moderation.devserver import run_all
 
     sys.exit(run_all(_settings(), port=port, worker_processes=worker_processes))
+
+
+@main.command("evaluate")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--model", "model_name", help="Model directory or Detoxify name [MODERATION_MODEL].")
+@click.option("--site", help="Judge this site's thresholds (default: the default policy).")
+@click.option("--target-recall", type=click.FloatRange(0.01, 1.0), default=0.9, show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("var/precision-recall.png"), show_default=True)
+@click.option("--max-rows", type=click.IntRange(1), help="Evaluate only the first N rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def evaluate_command(
+    csv_file: Path, model_name: str | None, site: str | None, target_recall: float, plot: Path,
+    max_rows: int | None, as_json: bool,
+) -> None:
+    """Score a labelled CSV and report ROC-AUC, PR-AUC, recall and moderator workload."""
+    import json
+
+    from moderation.evaluation import evaluate, format_report, plot_precision_recall
+    from moderation.scoring.detoxify_scorer import DetoxifyScorer
+    from moderation.scoring.training_data import read_labelled_csv
+
+    settings = _settings()
+    comments = read_labelled_csv(csv_file)[:max_rows]
+    scorer = DetoxifyScorer(model_name or settings.model, num_threads=os.cpu_count())
+    scores = scorer.score_batch([comment.text for comment in comments])
+    figures = evaluate(comments, scores, _policy_of(settings, site), target_recall=target_recall)
+    figures["model"] = {"name": scorer.model_name, "version": scorer.model_version}
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plot_precision_recall(comments, scores, figures, str(plot))
+    figures["plot"] = str(plot)
+    click.echo(json.dumps(figures, indent=2) if as_json else format_report(figures))
+
+
+def _policy_of(settings: Settings, site_name: str | None):
+    from moderation.policy import SitePolicy
+
+    if site_name is None:
+        return SitePolicy()
+    from moderation.db import make_engine, make_session_factory
+    from moderation.services.sites import site_by_name
+
+    with make_session_factory(make_engine(settings.database_url))() as session:
+        site = site_by_name(session, site_name)
+        if site is None:
+            raise click.ClickException(f"no site named {site_name!r}")
+        return SitePolicy.from_stored(site.policy)
