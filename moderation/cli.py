@@ -118,13 +118,22 @@ def run_command(port: int, worker_processes: int) -> None:
 @click.option("--model", "model_name", help="Model directory or Detoxify name [MODERATION_MODEL].")
 @click.option("--site", help="Judge this site's thresholds (default: the default policy).")
 @click.option("--target-recall", type=click.FloatRange(0.01, 1.0), default=0.9, show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path("var/precision-recall.png"), show_default=True)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("var/precision-recall.png"),
+    show_default=True,
+)
 @click.option("--max-rows", type=click.IntRange(1), help="Evaluate only the first N rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 def evaluate_command(
-    csv_file: Path, model_name: str | None, site: str | None, target_recall: float, plot: Path,
-    max_rows: int | None, as_json: bool,
+    csv_file: Path,
+    model_name: str | None,
+    site: str | None,
+    target_recall: float,
+    plot: Path,
+    max_rows: int | None,
+    as_json: bool,
 ) -> None:
     """Score a labelled CSV and report ROC-AUC, PR-AUC, recall and moderator workload."""
     import json
