@@ -167,3 +167,20 @@ def _policy_of(settings: Settings, site_name: str | None):
         if site is None:
             raise click.ClickException(f"no site named {site_name!r}")
         return SitePolicy.from_stored(site.policy)
+
+
+@main.command("rotate-key")
+@click.argument("name")
+def rotate_key_command(name: str) -> None:
+    """Give a site a new API key (printed once, as the last line); the old one stops working."""
+    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.services.sites import rotate_api_key, site_by_name
+
+    sessions = make_session_factory(make_engine(_settings().database_url))
+    with unit_of_work(sessions) as session:
+        site = site_by_name(session, name)
+        if site is None:
+            raise click.ClickException(f"no site named {name!r}")
+        key = rotate_api_key(session, site)
+    click.echo(f"new API key of site {name!r}, shown only now:")
+    click.echo(key)
