@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from moderation.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 
 def _settings() -> Settings:
@@ -16,6 +22,18 @@ def _settings() -> Settings:
         return load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _database() -> Iterator[sessionmaker[Session]]:
+    """A session factory on MODERATION_DATABASE_URL; its connections closed afterwards."""
+    from moderation.db import make_engine, make_session_factory
+
+    engine = make_engine(_settings().database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 @click.group()
@@ -43,11 +61,10 @@ def db_upgrade(revision: str) -> None:
 @click.argument("name")
 def create_site_command(name: str) -> None:
     """Add a site and print its API key (shown once, as the last line)."""
-    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.db import unit_of_work
     from moderation.services.sites import create_site, site_by_name
 
-    sessions = make_session_factory(make_engine(_settings().database_url))
-    with unit_of_work(sessions) as session:
+    with _database() as sessions, unit_of_work(sessions) as session:
         if site_by_name(session, name) is not None:
             raise click.ClickException(f"a site named {name!r} exists already")
         _site, key = create_site(session, name)
@@ -159,10 +176,9 @@ def _policy_of(settings: Settings, site_name: str | None):
 
     if site_name is None:
         return SitePolicy()
-    from moderation.db import make_engine, make_session_factory
     from moderation.services.sites import site_by_name
 
-    with make_session_factory(make_engine(settings.database_url))() as session:
+    with _database() as sessions, sessions() as session:
         site = site_by_name(session, site_name)
         if site is None:
             raise click.ClickException(f"no site named {site_name!r}")
@@ -173,11 +189,10 @@ def _policy_of(settings: Settings, site_name: str | None):
 @click.argument("name")
 def rotate_key_command(name: str) -> None:
     """Give a site a new API key (printed once, as the last line); the old one stops working."""
-    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.db import unit_of_work
     from moderation.services.sites import rotate_api_key, site_by_name
 
-    sessions = make_session_factory(make_engine(_settings().database_url))
-    with unit_of_work(sessions) as session:
+    with _database() as sessions, unit_of_work(sessions) as session:
         site = site_by_name(session, name)
         if site is None:
             raise click.ClickException(f"no site named {name!r}")

@@ -1,0 +1,39 @@
+"""The `moderation` command's site management, on each database backend."""
+
+from click.testing import CliRunner
+
+from moderation.cli import main
+
+
+def run(database_url, *args):
+    result = CliRunner().invoke(main, list(args), env={"MODERATION_DATABASE_URL": database_url})
+    assert result.exit_code == 0, result.output
+    return result.output.strip().splitlines()
+
+
+def status_with(client, key):
+    return client.get(
+        "/api/v1/comments/cmt_x", headers={"Authorization": f"Bearer {key}"}
+    ).status_code
+
+
+def test_create_site_prints_its_key_last_and_the_key_works(client, database_url):
+    key = run(database_url, "create-site", "cli-news")[-1]
+    assert key.startswith("msk_")
+    assert status_with(client, key) == 404  # authenticated; the comment does not exist
+
+
+def test_a_duplicate_site_name_is_refused(client, database_url):
+    run(database_url, "create-site", "cli-news")
+    result = CliRunner().invoke(
+        main, ["create-site", "cli-news"], env={"MODERATION_DATABASE_URL": database_url}
+    )
+    assert result.exit_code != 0 and "exists already" in result.output
+
+
+def test_rotate_key_retires_the_old_key(client, database_url):
+    old = run(database_url, "create-site", "cli-news")[-1]
+    new = run(database_url, "rotate-key", "cli-news")[-1]
+    assert new != old
+    assert status_with(client, old) == 401
+    assert status_with(client, new) == 404
