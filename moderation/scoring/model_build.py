@@ -59,13 +59,15 @@ MAX_TOKENS = 256
 BATCH_SIZE = 32
 LEARNING_RATE = 4e-5
 # The classification head starts random; a higher rate lets it settle within the few
-# hundred steps that a small seed file allows without disturbing the encoder.
+# hundred steps that a small seed file allows, without a rate that would disturb the encoder.
 HEAD_LEARNING_RATE = 1e-3
 WEIGHT_DECAY = 0.01
 WARMUP_SHARE = 0.06
 # Small files are seen several times, large ones once: about this many examples in all.
-TARGET_EXAMPLES = 3_000
-MAX_AUTO_EPOCHS = 6
+# On the 700-row seed file, 10 passes beat 5 clearly on dev.csv (ROC-AUC 0.90 vs 0.86) and
+# 15 passes added little (0.906) for half as much time again.
+TARGET_EXAMPLES = 6_000
+MAX_AUTO_EPOCHS = 10
 HELDOUT_FRACTION = 0.1
 MIN_ROWS_FOR_HELDOUT = 200
 MIN_CLASS_ROWS_FOR_AUC = 5
