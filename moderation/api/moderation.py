@@ -1,0 +1,516 @@
+"""The moderator actions as JSON, for sites that build their own tools.
+
+``Authorization: Bearer <moderator token>`` (``moderation create-moderator-token``); a token
+acts as its moderator, on that moderator's sites only: another site's comment is a 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from sqlalchemy import select
+
+from moderation.api import api_v1
+from moderation.api.errors import ApiError
+from moderation.api.parsing import json_object
+from moderation.api.serializers import comment_detail
+from moderation.app_state import db_session
+from moderation.models import Article, AuditEvent, Moderator, Site, Status
+from moderation.services.moderation import (
+    MAX_BULK,
+    REJECT_REASONS,
+    AuditFilter,
+    Card,
+    CursorError,
+    ModerationError,
+    Order,
+    Outcome,
+    Queue,
+    QueueFilter,
+    Result,
+    Scope,
+    audit_page,
+    cards_for,
+    comment_for_moderator,
+    comment_version,
+    comments_for_moderator,
+    in_scope,
+    moderate,
+    moderate_many,
+    queue_counts,
+    queue_page,
+)
+from moderation.services.moderators import moderator_for_token, visible_site_ids
+
+MAX_PAGE = 100
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
+
+
+def authenticated_moderator() -> tuple[Moderator, Scope]:
+    """The moderator whose token the request carries, and the sites they see; or a 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    moderator = None
+    if scheme.lower() == "bearer" and token.strip():
+        moderator = moderator_for_token(db_session(), token.strip())
+    if moderator is None:
+        message = "send a moderator token as 'Authorization: Bearer <token>'"
+        raise ApiError(401, "unauthorized", message, headers=_CHALLENGE)
+    return moderator, visible_site_ids(db_session(), moderator)
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+@api_v1.get("/moderation/queue")
+def moderation_queue():
+    """A queue page with the counts of every queue; keyset-paginated with ``cursor``."""
+    _moderator, scope = authenticated_moderator()
+    session = db_session()
+    filters = _queue_filter(scope)
+    try:
+        page = queue_page(session, scope, filters, request.args.get("cursor"), _limit(50))
+    except CursorError as exc:
+        raise ApiError(422, "invalid", str(exc), "cursor") from None
+    return {
+        "queue": filters.queue.value,
+        "counts": queue_counts(session, scope, filters),
+        "comments": [moderation_comment(card) for card in cards_for(session, page.comments)],
+        "next_cursor": page.next_cursor,
+    }
+
+
+@api_v1.get("/moderation/comments/<public_id>")
+def moderation_comment_detail(public_id: str):
+    """One comment as a moderator sees it, with its whole history."""
+    _moderator, scope = authenticated_moderator()
+    session = db_session()
+    comment = comment_for_moderator(session, scope, public_id)
+    if comment is None:
+        raise ApiError(404, "not_found", "no such comment")
+    return moderation_comment(cards_for(session, [comment])[0])
+
+
+@api_v1.get("/moderation/audit")
+def moderation_audit():
+    """Audit events on the moderator's sites, newest first; ``before`` pages back."""
+    _moderator, scope = authenticated_moderator()
+    session = db_session()
+    args = request.args
+    to_status = args.get("to")
+    if to_status is not None and to_status not in set(Status):
+        raise ApiError(422, "invalid", "to must be a comment status", "to")
+    filters = AuditFilter(
+        site_id=_site_id(scope, args.get("site")),
+        actor=args.get("actor") or None,
+        to_status=to_status,
+        reason=args.get("reason") or None,
+        comment_public_id=args.get("comment") or None,
+    )
+    before = _int_arg("before")
+    rows, next_before = audit_page(session, scope, filters, before, _limit(50))
+    return {
+        "events": [
+            audit_event(row.event) | {"comment_id": row.comment_public_id, "site": row.site_name}
+            for row in rows
+        ],
+        "next_before": next_before,
+    }
+
+
+# ------------------------------------------------------------------------------ actions
+
+
+@api_v1.post("/moderation/comments/<public_id>/<any(approve, reject):action>")
+def moderation_act(public_id: str, action: str):
+    """Approve or reject; ``version`` (from a read) makes a stale action a 409."""
+    moderator, scope = authenticated_moderator()
+    body = json_object(optional=True)
+    session = db_session()
+    comment = comment_for_moderator(session, scope, public_id)
+    if comment is None:
+        raise ApiError(404, "not_found", "no such comment")
+    target = Status.APPROVED if action == "approve" else Status.REJECTED
+    try:
+        outcome = moderate(
+            session,
+            comment,
+            moderator,
+            target,
+            _string(body, "reason"),
+            _string(body, "note"),
+            expected_version=_string(body, "version"),
+            source="api",
+        )
+    except ModerationError as exc:
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+    session.commit()
+    if outcome.result is Result.CONFLICT:
+        raise ApiError(409, "conflict", outcome.message, "version")
+    return _outcome_body(outcome)
+
+
+@api_v1.post("/moderation/bulk")
+def moderation_bulk():
+    """The same action on up to 100 comments: ``{"action", "comments": [{"id", "version"}]}``."""
+    moderator, scope = authenticated_moderator()
+    body = json_object(optional=True)
+    action = body.get("action")
+    if action not in ("approve", "reject"):
+        raise ApiError(422, "invalid", "action must be 'approve' or 'reject'", "action")
+    wanted = _bulk_targets(body.get("comments"))
+    session = db_session()
+    found = comments_for_moderator(session, scope, [public_id for public_id, _ in wanted])
+    targets = [(found[public_id], version) for public_id, version in wanted if public_id in found]
+    target = Status.APPROVED if action == "approve" else Status.REJECTED
+    try:
+        outcomes = moderate_many(
+            session,
+            moderator,
+            targets,
+            target,
+            _string(body, "reason"),
+            _string(body, "note"),
+            source="api-bulk",
+        )
+    except ModerationError as exc:
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+    session.commit()
+    by_id = {outcome.comment.public_id: outcome for outcome in outcomes}
+    return {"results": [_bulk_result(public_id, by_id.get(public_id)) for public_id, _ in wanted]}
+
+
+def _bulk_targets(items: Any) -> list[tuple[str, str | None]]:
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BULK:
+        message = f"comments must be a list of 1 to {MAX_BULK} comments"
+        raise ApiError(422, "invalid", message, "comments")
+    targets = []
+    for item in items:
+        if isinstance(item, str):
+            targets.append((item, None))
+        elif isinstance(item, dict) and isinstance(item.get("id"), str):
+            targets.append((item["id"], _string(item, "version", "comments.version")))
+        else:
+            message = "each comment is an id or an object {id, version}"
+            raise ApiError(422, "invalid", message, "comments")
+    return list(dict.fromkeys(targets))
+
+
+def _bulk_result(public_id: str, outcome: Outcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {"id": public_id, "result": "not_found", "message": "no such comment"}
+    return {
+        "id": public_id,
+        "result": outcome.result.value,
+        "message": outcome.message,
+        "status": outcome.comment.status,
+        "version": comment_version(outcome.comment),
+    }
+
+
+def _outcome_body(outcome: Outcome) -> dict[str, Any]:
+    card = cards_for(db_session(), [outcome.comment])[0]
+    return {
+        "result": outcome.result.value,
+        "message": outcome.message,
+        "comment": moderation_comment(card),
+    }
+
+
+# ------------------------------------------------------------------------------ shapes
+
+
+def moderation_comment(card: Card) -> dict[str, Any]:
+    """A comment as its moderators see it: detail, version, author record, history."""
+    return {
+        **comment_detail(card.comment),
+        "site": card.site_name,
+        "version": card.version,
+        "author_record": {
+            "approved": card.approved_by_author,
+            "rejected": card.rejected_by_author,
+        },
+        "history": [audit_event(event) for event in card.history],
+    }
+
+
+def audit_event(event: AuditEvent) -> dict[str, Any]:
+    """One audit event: who, from, to, why, when."""
+    detail = event.detail or {}
+    return {
+        "at": event.created_at.isoformat(),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "reason": event.reason,
+        "note": detail.get("note"),
+        "attempted": detail.get("attempted"),
+    }
+
+
+# ------------------------------------------------------------------------------ input
+
+
+def _queue_filter(scope: Scope) -> QueueFilter:
+    args = request.args
+    site_id = _site_id(scope, args.get("site"))
+    article_id = None
+    if args.get("article"):
+        if site_id is None:
+            raise ApiError(422, "invalid", "filtering by article needs site as well", "site")
+        article_id = _article_id(site_id, args["article"])
+    return QueueFilter(
+        queue=_enum_arg(Queue, "queue", Queue.HELD),
+        site_id=site_id,
+        article_id=article_id,
+        search=(args.get("q") or "").strip()[:200] or None,
+        order=_enum_arg(Order, "order", Order.OLDEST),
+    )
+
+
+def _site_id(scope: Scope, name: str | None) -> int | None:
+    if not name:
+        return None
+    query = select(Site.id).where(Site.name == name, in_scope(Site.id, scope))
+    site_id = db_session().scalars(query).one_or_none()
+    if site_id is None:
+        raise ApiError(404, "not_found", "no such site", "site")
+    return site_id
+
+
+def _article_id(site_id: int, external_id: str) -> int:
+    query = select(Article.id).where(Article.site_id == site_id, Article.external_id == external_id)
+    # An unknown article filters everything out, as it has no comments.
+    return db_session().scalars(query).one_or_none() or 0
+
+
+def _enum_arg(enum_type: Any, name: str, default: Any) -> Any:
+    raw = request.args.get(name)
+    if not raw:
+        return default
+    try:
+        return enum_type(raw)
+    except ValueError:
+        choices = ", ".join(item.value for item in enum_type)
+        raise ApiError(422, "invalid", f"{name} must be one of: {choices}", name) from None
+
+
+def _int_arg(name: str) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 12:
+        raise ApiError(422, "invalid", f"{name} must be a positive integer", name)
+    return int(raw)
+
+
+def _limit(default: int) -> int:
+    value = _int_arg("limit")
+    if value is None:
+        return default
+    if not 1 <= value <= MAX_PAGE:
+        raise ApiError(422, "invalid", f"limit must be an integer from 1 to {MAX_PAGE}", "limit")
+    return value
+
+
+def _string(body: dict[str, Any], key: str, field: str | None = None) -> str | None:
+    value = body.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and key == "version":
+        return str(value)
+    raise ApiError(422, "invalid", f"{key} must be a string", field or key)
+
+
+# ------------------------------------------------------------------------------ OpenAPI
+
+
+def moderation_schemas() -> dict[str, Any]:
+    """Schemas of the moderation endpoints for the OpenAPI document."""
+    event = {
+        "type": "object",
+        "properties": {
+            "at": {"type": "string", "format": "date-time"},
+            "actor_type": {"enum": ["system", "moderator"]},
+            "actor_id": {"type": ["string", "null"]},
+            "from_status": {"type": "string"},
+            "to_status": {"type": "string"},
+            "reason": {"type": "string"},
+            "note": {"type": ["string", "null"]},
+            "attempted": {"type": ["string", "null"]},
+            "comment_id": {"type": "string"},
+            "site": {"type": "string"},
+        },
+    }
+    comment = {
+        "allOf": [
+            {"$ref": "#/components/schemas/CommentDetail"},
+            {
+                "type": "object",
+                "properties": {
+                    "site": {"type": "string"},
+                    "version": {"type": "string"},
+                    "author_record": {
+                        "type": "object",
+                        "properties": {
+                            "approved": {"type": "integer"},
+                            "rejected": {"type": "integer"},
+                        },
+                    },
+                    "history": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
+                },
+            },
+        ]
+    }
+    action = {
+        "type": "object",
+        "properties": {
+            "version": {"type": "string", "description": "from a read; stale -> 409"},
+            "reason": {"enum": list(REJECT_REASONS), "description": "required to reject"},
+            "note": {"type": "string", "maxLength": 1000},
+        },
+    }
+    return {
+        "Audit": event,
+        "ModerationComment": comment,
+        "ModerationAction": action,
+        "ModerationOutcome": {
+            "type": "object",
+            "properties": {
+                "result": {"enum": ["applied", "unchanged"]},
+                "message": {"type": "string"},
+                "comment": {"$ref": "#/components/schemas/ModerationComment"},
+            },
+        },
+        "ModerationBulk": {
+            "type": "object",
+            "required": ["action", "comments"],
+            "properties": action["properties"]
+            | {
+                "action": {"enum": ["approve", "reject"]},
+                "comments": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": MAX_BULK,
+                    "items": {
+                        "oneOf": [
+                            {"type": "string"},
+                            {
+                                "type": "object",
+                                "required": ["id"],
+                                "properties": {
+                                    "id": {"type": "string"},
+                                    "version": {"type": "string"},
+                                },
+                            },
+                        ]
+                    },
+                },
+            },
+        },
+    }
+
+
+def moderation_paths() -> dict[str, Any]:
+    """Paths of the moderation endpoints for the OpenAPI document."""
+    security = [{"moderatorToken": []}]
+
+    def ref(name: str) -> dict[str, Any]:
+        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
+
+    def ok(name: str) -> dict[str, Any]:
+        return {"200": {"description": "ok", "content": ref(name)}}
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(code): {"description": "error", "content": ref("Error")} for code in codes}
+
+    def query(*names: str) -> list[dict[str, Any]]:
+        return [{"name": name, "in": "query", "schema": {"type": "string"}} for name in names]
+
+    public_id = {"name": "public_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    page = {
+        "type": "object",
+        "properties": {
+            "queue": {"enum": [queue.value for queue in Queue]},
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "comments": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ModerationComment"},
+            },
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    }
+    audit = {
+        "type": "object",
+        "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
+            "next_before": {"type": ["integer", "null"]},
+        },
+    }
+
+    def action(verb: str) -> dict[str, Any]:
+        return {
+            "post": {
+                "operationId": f"{verb}Comment",
+                "summary": f"{verb.capitalize()} a comment as a moderator.",
+                "security": security,
+                "parameters": [public_id],
+                "requestBody": {"required": False, "content": ref("ModerationAction")},
+                "responses": ok("ModerationOutcome") | errors(401, 404, 409, 422),
+            }
+        }
+
+    return {
+        "/api/v1/moderation/queue": {
+            "get": {
+                "operationId": "moderationQueue",
+                "summary": "A queue page (held, approved, rejected, all) with counts.",
+                "security": security,
+                "parameters": query("queue", "site", "article", "q", "order", "limit", "cursor"),
+                "responses": {
+                    "200": {
+                        "description": "a page",
+                        "content": {"application/json": {"schema": page}},
+                    }
+                }
+                | errors(401, 404, 422),
+            }
+        },
+        "/api/v1/moderation/comments/{public_id}": {
+            "get": {
+                "operationId": "moderationComment",
+                "summary": "A comment with scores, version, author record and history.",
+                "security": security,
+                "parameters": [public_id],
+                "responses": ok("ModerationComment") | errors(401, 404),
+            }
+        },
+        "/api/v1/moderation/comments/{public_id}/approve": action("approve"),
+        "/api/v1/moderation/comments/{public_id}/reject": action("reject"),
+        "/api/v1/moderation/bulk": {
+            "post": {
+                "operationId": "moderateBulk",
+                "summary": "Approve or reject up to 100 comments; a result per comment.",
+                "security": security,
+                "requestBody": {"required": True, "content": ref("ModerationBulk")},
+                "responses": {"200": {"description": "results per comment"}}
+                | errors(401, 415, 422),
+            }
+        },
+        "/api/v1/moderation/audit": {
+            "get": {
+                "operationId": "moderationAudit",
+                "summary": "Audit events of the moderator's sites, newest first.",
+                "security": security,
+                "parameters": query("site", "actor", "to", "reason", "comment", "before", "limit"),
+                "responses": {
+                    "200": {
+                        "description": "events",
+                        "content": {"application/json": {"schema": audit}},
+                    }
+                }
+                | errors(401, 404, 422),
+            }
+        },
+    }

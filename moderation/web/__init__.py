@@ -1,0 +1,40 @@
+"""The moderator workspace: server-rendered pages with htmx, under /moderate, /login, /audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, Flask
+from flask_wtf.csrf import CSRFProtect
+
+from moderation.config import Settings
+
+web = Blueprint(
+    "moderation_web",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/moderate/static",
+)
+csrf = CSRFProtect()
+
+
+def init_web(app: Flask, settings: Settings) -> None:
+    """Session cookie and CSRF settings for the workspace, then its routes."""
+    app.config.update(
+        SESSION_COOKIE_NAME="moderation_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_lifetime_hours),
+        # The JSON API authenticates with bearer keys, so CSRF is checked where a browser
+        # session authenticates: the workspace's views and login_required/admin_required.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        # A token lives as long as the session; moderators keep a page open for hours.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    csrf.init_app(app)
+    app.register_blueprint(web)
+
+
+from moderation.web import auth, views  # noqa: E402, F401  (registers routes)

@@ -1,0 +1,381 @@
+"""The workspace pages: the queues, a comment's card and its actions, bulk actions, the audit log.
+
+Actions answer htmx with the card's new HTML (or nothing, when the comment leaves the
+queue on screen) plus out-of-band updates of the queue counts and the status line.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from flask import abort, flash, g, redirect, render_template, request, url_for
+from werkzeug.datastructures import MultiDict
+
+from moderation.app_state import db_session
+from moderation.db import utcnow
+from moderation.models import Comment, Moderator, Status
+from moderation.services.moderation import (
+    REJECT_REASONS,
+    AuditFilter,
+    Card,
+    CursorError,
+    ModerationError,
+    Order,
+    Outcome,
+    Queue,
+    QueueFilter,
+    Result,
+    Scope,
+    article_in_scope,
+    audit_page,
+    cards_for,
+    comment_for_moderator,
+    comments_for_moderator,
+    describe_actor,
+    describe_event,
+    moderate,
+    moderate_many,
+    queue_counts,
+    queue_page,
+)
+from moderation.services.moderators import visible_site_ids, visible_sites
+from moderation.web import web
+from moderation.web.auth import current_moderator, login_required
+
+PAGE_SIZE = 20
+QUEUE_LABELS = {
+    Queue.HELD: "Held",
+    Queue.APPROVED: "Approved",
+    Queue.REJECTED: "Rejected",
+    Queue.ALL: "All",
+}
+ORDER_LABELS = {
+    Order.OLDEST: "Oldest first",
+    Order.NEWEST: "Newest first",
+    Order.SCORE: "Highest score first",
+}
+
+
+def _moderator() -> Moderator:
+    moderator = current_moderator()
+    assert moderator is not None  # guaranteed by login_required
+    return moderator
+
+
+def _scope() -> Scope:
+    if "scope" not in g:
+        g.scope = visible_site_ids(db_session(), _moderator())
+    return g.scope
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 12 else None
+
+
+def _choice(enum_type: Any, raw: str | None, default: Any) -> Any:
+    try:
+        return enum_type(raw) if raw else default
+    except ValueError:
+        return default
+
+
+def queue_filter(args: MultiDict[str, str]) -> QueueFilter:
+    """The queue, filters and order asked for in a query string; bad values fall back."""
+    search = (args.get("q") or "").strip()[:200] or None
+    return QueueFilter(
+        queue=_choice(Queue, args.get("queue"), Queue.HELD),
+        site_id=_int(args.get("site")),
+        article_id=_int(args.get("article")),
+        search=search,
+        order=_choice(Order, args.get("order"), Order.OLDEST),
+    )
+
+
+def _filter_args(filters: QueueFilter, **changes: Any) -> dict[str, Any]:
+    args = {
+        "queue": filters.queue.value,
+        "site": filters.site_id,
+        "article": filters.article_id,
+        "q": filters.search,
+        "order": filters.order.value,
+    } | changes
+    return {key: value for key, value in args.items() if value not in (None, "")}
+
+
+def _page_filters() -> QueueFilter | None:
+    """The filters of the queue page an action was sent from; None from any other page."""
+    parts = urlsplit(request.headers.get("HX-Current-URL") or request.referrer or "")
+    if parts.path != url_for("moderation_web.queue"):
+        return None
+    return queue_filter(MultiDict(parse_qsl(parts.query)))
+
+
+@web.app_template_filter("ago")
+def _ago(moment: datetime) -> str:
+    seconds = int((utcnow() - moment).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+@web.app_template_filter("safe_url")
+def _safe_url(url: str | None) -> str | None:
+    """Only http(s) links from sites reach an href; a javascript: URL would run on click."""
+    return url if url and urlsplit(url).scheme in ("http", "https") else None
+
+
+@web.context_processor
+def _template_globals() -> dict[str, Any]:
+    return {
+        "moderator": current_moderator(),
+        "reject_reasons": REJECT_REASONS,
+        "describe_actor": describe_actor,
+        "describe_event": describe_event,
+    }
+
+
+@web.after_request
+def _security_headers(response):
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --------------------------------------------------------------------------------- queues
+
+
+@web.get("/moderate")
+@login_required
+def queue():
+    """A queue of comments as cards, with counts, filters and keyboard actions."""
+    session, scope = db_session(), _scope()
+    filters = queue_filter(request.args)
+    try:
+        page = queue_page(session, scope, filters, request.args.get("cursor"), PAGE_SIZE)
+    except CursorError:
+        page = queue_page(session, scope, filters, None, PAGE_SIZE)
+    context = {
+        "filters": filters,
+        "cards": cards_for(session, page.comments),
+        "more_url": _more_url(filters, page.next_cursor),
+    }
+    if request.args.get("fragment") == "more":
+        return render_template("moderation/_cards.html", **context)
+    article = article_in_scope(session, scope, filters.article_id) if filters.article_id else None
+    return render_template(
+        "moderation/queue.html",
+        **context,
+        counts=queue_counts(session, scope, filters),
+        sites=visible_sites(session, _moderator()),
+        article=article,
+        tabs=_tabs(filters),
+        orders=ORDER_LABELS,
+        all_articles_url=url_for("moderation_web.queue", **_filter_args(filters, article=None)),
+    )
+
+
+def _more_url(filters: QueueFilter, cursor: str | None) -> str | None:
+    if cursor is None:
+        return None
+    return url_for("moderation_web.queue", **_filter_args(filters, cursor=cursor, fragment="more"))
+
+
+def _tabs(filters: QueueFilter) -> list[dict[str, Any]]:
+    return [
+        {
+            "queue": queue.value,
+            "label": label,
+            "url": url_for("moderation_web.queue", **_filter_args(filters, queue=queue.value)),
+            "active": queue is filters.queue,
+        }
+        for queue, label in QUEUE_LABELS.items()
+    ]
+
+
+@web.get("/moderate/comments/<public_id>")
+@login_required
+def comment_page(public_id: str):
+    """One comment's card with its whole history (404 for another site's comment)."""
+    session = db_session()
+    comment = comment_for_moderator(session, _scope(), public_id)
+    if comment is None:
+        abort(404)
+    card = cards_for(session, [comment])[0]
+    if request.headers.get("HX-Request"):
+        return render_template("moderation/_card.html", card=card, open_history=True)
+    return render_template("moderation/comment.html", card=card)
+
+
+# -------------------------------------------------------------------------------- actions
+
+
+@web.post("/moderate/comments/<public_id>/<any(approve, reject):action>")
+@login_required
+def act(public_id: str, action: str):
+    """Approve or reject one comment as seen at ``version``; answers with its new card."""
+    session = db_session()
+    comment = comment_for_moderator(session, _scope(), public_id)
+    if comment is None:
+        abort(404)
+    target = Status.APPROVED if action == "approve" else Status.REJECTED
+    try:
+        outcome = moderate(
+            session,
+            comment,
+            _moderator(),
+            target,
+            request.form.get("reason"),
+            request.form.get("note"),
+            expected_version=request.form.get("version") or None,
+            source="web",
+        )
+    except ModerationError as exc:
+        session.rollback()
+        return _respond([(comment, None)], exc.message, "error", 422)
+    session.commit()
+    kind, status = _kind_and_status(outcome.result)
+    return _respond([(comment, outcome)], _sentence(outcome), kind, status)
+
+
+@web.post("/moderate/bulk/<any(approve, reject):action>")
+@login_required
+def bulk(action: str):
+    """The same action on every selected comment; each as seen at its version."""
+    session = db_session()
+    wanted = [_id_and_version(raw) for raw in request.form.getlist("ids")]
+    found = comments_for_moderator(session, _scope(), [public_id for public_id, _ in wanted])
+    targets = [(found[pid], version) for pid, version in wanted if pid in found]
+    if not targets:
+        return _respond([], "Select comments first (x selects the current one).", "error", 422)
+    target = Status.APPROVED if action == "approve" else Status.REJECTED
+    try:
+        outcomes = moderate_many(
+            session,
+            _moderator(),
+            targets,
+            target,
+            request.form.get("reason"),
+            request.form.get("note"),
+            source="web-bulk",
+        )
+    except ModerationError as exc:
+        session.rollback()
+        return _respond([], exc.message, "error", 422)
+    session.commit()
+    missing = len(wanted) - len(targets)
+    message = _bulk_sentence(outcomes, target, missing)
+    kind = "warning" if missing or any(o.result is Result.CONFLICT for o in outcomes) else "ok"
+    return _respond([(o.comment, o) for o in outcomes], message, kind, 200)
+
+
+def _id_and_version(raw: str) -> tuple[str, str | None]:
+    public_id, _, version = raw.partition(":")
+    return public_id, (version or None)
+
+
+def _kind_and_status(result: Result) -> tuple[str, int]:
+    return {
+        Result.APPLIED: ("ok", 200),
+        Result.UNCHANGED: ("info", 200),
+        Result.CONFLICT: ("warning", 409),
+    }[result]
+
+
+def _excerpt(comment: Comment, length: int = 60) -> str:
+    text = " ".join(comment.text.split())
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _sentence(outcome: Outcome) -> str:
+    what = f"“{_excerpt(outcome.comment)}”"
+    if outcome.result is Result.APPLIED:
+        return f"{outcome.message[:1].upper()}{outcome.message[1:]}: {what}"
+    if outcome.result is Result.UNCHANGED:
+        return f"{what} is {outcome.message}."
+    return f"Not applied: {outcome.message}. {what}"
+
+
+def _bulk_sentence(outcomes: list[Outcome], target: Status, missing: int) -> str:
+    applied = sum(o.result is Result.APPLIED for o in outcomes)
+    unchanged = sum(o.result is Result.UNCHANGED for o in outcomes)
+    conflicts = sum(o.result is Result.CONFLICT for o in outcomes)
+    parts = [f"{target.value.capitalize()} {applied} comment{'s' if applied != 1 else ''}"]
+    if unchanged:
+        parts.append(f"{unchanged} already {target.value}")
+    if conflicts:
+        parts.append(f"{conflicts} changed by someone else first (not applied)")
+    if missing:
+        parts.append(f"{missing} not found")
+    return "; ".join(parts) + "."
+
+
+def _respond(acted: list[tuple[Comment, Outcome | None]], message: str, kind: str, status: int):
+    """htmx: the card(s) and out-of-band counts and status line; without JS: back to the page."""
+    if not request.headers.get("HX-Request"):
+        flash(message, kind)
+        return redirect(request.referrer or url_for("moderation_web.queue"), 303)
+    session, filters = db_session(), _page_filters()
+    cards = {card.comment.id: card for card in cards_for(session, [c for c, _ in acted])}
+    entries = [_entry(cards[comment.id], outcome, filters) for comment, outcome in acted]
+    body = render_template(
+        "moderation/_acted.html",
+        entries=entries,
+        single=request.endpoint == "moderation_web.act",
+        message=message,
+        kind=kind,
+        # Only a queue page has counts to update.
+        counts=queue_counts(session, _scope(), filters) if filters else None,
+        tabs=_tabs(filters) if filters else None,
+    )
+    return body, status
+
+
+def _entry(card: Card, outcome: Outcome | None, filters: QueueFilter | None) -> dict[str, Any]:
+    """Whether the card stays on the page (re-rendered) or leaves it."""
+    wanted = filters.queue.status if filters else None
+    stays = wanted is None or card.comment.status == wanted
+    if outcome is not None and outcome.result is Result.CONFLICT:
+        stays = True  # the moderator must see what changed under them
+    notice = outcome.message if outcome and outcome.result is not Result.APPLIED else None
+    return {"card": card, "stays": stays, "notice": notice}
+
+
+# ---------------------------------------------------------------------------------- audit
+
+
+@web.get("/audit")
+@login_required
+def audit():
+    """Every transition on the moderator's sites, newest first, filterable."""
+    session = db_session()
+    args = request.args
+    filters = AuditFilter(
+        site_id=_int(args.get("site")),
+        actor=(args.get("actor") or "").strip()[:254] or None,
+        to_status=args.get("to") if args.get("to") in set(Status) else None,
+        reason=(args.get("reason") or "").strip()[:200] or None,
+        comment_public_id=(args.get("comment") or "").strip()[:40] or None,
+    )
+    rows, next_before = audit_page(session, _scope(), filters, _int(args.get("before")))
+    older = None
+    if next_before is not None:
+        older = url_for("moderation_web.audit", **{**args.to_dict(), "before": next_before})
+    return render_template(
+        "moderation/audit.html",
+        rows=rows,
+        filters=filters,
+        sites=visible_sites(session, _moderator()),
+        statuses=[status.value for status in Status],
+        reasons=["approved", *REJECT_REASONS, "conflict", "scored", "scoring_failed"],
+        older_url=older,
+    )
