@@ -1,0 +1,127 @@
+"""How a site plugs in: its publishable key, the page origins allowed to use it, its rules."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from moderation.db import utcnow
+from moderation.models import Article, Comment, Site
+from moderation.rules import RuleContext, SiteRules, Verdict, evaluate
+
+PUBLISHABLE_PREFIX = "mpk_"
+
+
+class InvalidSetting(ValueError):
+    """A setting a site asked for is not valid; the message says why."""
+
+
+def generate_publishable_key() -> str:
+    """A new publishable key: public, but unguessable so sites cannot be enumerated."""
+    return PUBLISHABLE_PREFIX + secrets.token_urlsafe(18)
+
+
+def ensure_publishable_key(session: Session, site: Site, *, rotate: bool = False) -> str:
+    """The site's publishable key, created on first use or replaced when rotating."""
+    if site.publishable_key is None or rotate:
+        site.publishable_key = generate_publishable_key()
+        session.flush()
+    return site.publishable_key
+
+
+def site_for_publishable_key(session: Session, key: str) -> Site | None:
+    """The site a publishable key belongs to, or None."""
+    if not key.startswith(PUBLISHABLE_PREFIX) or len(key) > 64:
+        return None
+    return session.scalars(select(Site).where(Site.publishable_key == key)).one_or_none()
+
+
+def normalise_origin(value: str) -> str:
+    """``https://News.Example:443/path`` -> ``https://news.example``: what browsers send."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidSetting(f"{value!r} is not an http(s) origin such as https://news.example")
+    if parts.username or parts.password:
+        raise InvalidSetting(f"{value!r} must not contain credentials")
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{parts.hostname.lower()}{port}"
+
+
+def set_allowed_origins(session: Session, site: Site, origins: Iterable[str]) -> list[str]:
+    """Replace the origins whose pages may use the site's publishable key."""
+    site.allowed_origins = sorted({normalise_origin(origin) for origin in origins})
+    session.flush()
+    return site.allowed_origins
+
+
+def origin_allowed(site: Site, origin: str | None) -> bool:
+    """True when a browser's Origin header names one of the site's allowed origins."""
+    if not origin:
+        return False
+    try:
+        return normalise_origin(origin) in (site.allowed_origins or [])
+    except InvalidSetting:
+        return False
+
+
+def site_rules(site: Site) -> SiteRules:
+    """The rules a site runs before the model."""
+    return _parsed_rules(json.dumps(site.rules or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _parsed_rules(stored: str) -> SiteRules:
+    # Validating long word lists on every comment would cost more than the matching.
+    return SiteRules.from_stored(json.loads(stored))
+
+
+def update_rules(session: Session, site: Site, **changes: Any) -> SiteRules:
+    """Change some of a site's rule settings, validated as a whole."""
+    try:
+        rules = SiteRules.model_validate(site_rules(site).model_dump() | changes)
+    except ValueError as exc:
+        raise InvalidSetting(str(exc)) from None
+    site.rules = rules.model_dump(mode="json")
+    session.flush()
+    return rules
+
+
+def rules_verdict(
+    session: Session, site: Site, article: Article, text: str, author_id: str
+) -> Verdict:
+    """Run the site's rules on a new comment of this author under this article."""
+    rules = site_rules(site)
+    context = RuleContext(
+        text=text,
+        article_closed=article.closed,
+        hold_links=article.hold_links,
+        recent_texts=recent_texts(session, site, author_id, rules.repeat_window_seconds),
+    )
+    return evaluate(context, rules)
+
+
+def recent_texts(session: Session, site: Site, author_id: str, window_seconds: int) -> list[str]:
+    """The author's texts on this site in the last ``window_seconds`` (the latest 50)."""
+    if window_seconds <= 0:
+        return []
+    since = utcnow() - timedelta(seconds=window_seconds)
+    query = (
+        select(Comment.text)
+        .where(
+            Comment.site_id == site.id,
+            Comment.author_id == author_id,
+            Comment.created_at >= since,
+        )
+        .order_by(Comment.created_at.desc())
+        .limit(50)
+    )
+    return list(session.scalars(query))
