@@ -1,0 +1,122 @@
+"""Worker heartbeats, kept in Redis where every API process can read their age.
+
+Each worker's main process writes one record every time Celery sends its own event
+heartbeat (every 2 s, task events on) and deletes it on a clean shutdown; a worker that
+hangs or dies simply stops writing, so the age of its record is the truth about it.
+The worker's pool processes add the model they loaded, which only they know, and how many
+comments they scored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from moderation.ops_store import OpsStore
+
+# Records of workers silent for longer than this are dropped when read.
+FORGET_AFTER_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The last sign of life of one worker."""
+
+    worker: str
+    at: float
+    pid: int | None = None
+    active: int | None = None
+    processed: int | None = None
+    scored: int = 0
+    model_name: str | None = None
+    model_version: str | None = None
+
+    def age(self, now: float | None = None) -> float:
+        """Seconds since this heartbeat."""
+        return max(0.0, (now or time.time()) - self.at)
+
+    @property
+    def model(self) -> str | None:
+        """``name version`` of the model a pool process loaded, if any has."""
+        if not self.model_name:
+            return None
+        return f"{self.model_name} {self.model_version or ''}".strip()
+
+
+class Heartbeats:
+    """Read and write the heartbeat records of one deployment."""
+
+    def __init__(self, store: OpsStore):
+        self.store = store
+        self._workers = store.key("workers")
+        self._models = store.key("models")
+        self._scored = store.key("scored")
+
+    def beat(self, worker: str, *, active: int, processed: int) -> bool:
+        """Record that this worker is alive now; best effort."""
+        record = {"at": time.time(), "pid": os.getpid(), "active": active, "processed": processed}
+        return self.store.write(lambda pipe: pipe.hset(self._workers, worker, json.dumps(record)))
+
+    def forget(self, worker: str) -> bool:
+        """Remove a worker that is shutting down cleanly."""
+        return self.store.write(partial(self._forget, [worker]))
+
+    def _forget(self, workers: list[str], pipe: Any) -> None:
+        for key in (self._workers, self._models, self._scored):
+            pipe.hdel(key, *workers)
+
+    def queue_scored(
+        self, pipe: Any, *, worker: str | None, name: str, version: str, comments: int
+    ) -> None:
+        """Queue, on a pipeline carrying other writes, what a pool process scored and with what.
+
+        Celery counts no celery-batches call as processed, so the worker counts comments.
+        """
+        record = {"name": name, "version": version, "at": time.time()}
+        field = worker or f"{socket.gethostname()}:{os.getpid()}"
+        pipe.hset(self._models, field, json.dumps(record))
+        pipe.hincrby(self._scored, field, comments)
+
+    def all(self, now: float | None = None) -> list[Heartbeat]:
+        """Every worker heard from within a day, newest first; raises if Redis does not answer."""
+        now = now or time.time()
+        pipe = self.store.client.pipeline(transaction=False)
+        for key in (self._workers, self._models, self._scored):
+            pipe.hgetall(key)
+        workers, models, scored = pipe.execute()
+        beats, stale = [], []
+        for raw_name, raw in workers.items():
+            name = raw_name.decode()
+            beat = _parse(name, raw, models.get(raw_name), scored.get(raw_name))
+            if beat is None or now - beat.at > FORGET_AFTER_SECONDS:
+                stale.append(name)
+            else:
+                beats.append(beat)
+        if stale:
+            self.store.write(partial(self._forget, stale))
+        return sorted(beats, key=lambda beat: -beat.at)
+
+
+def _parse(
+    worker: str, raw: bytes, raw_model: bytes | None, raw_scored: bytes | None
+) -> Heartbeat | None:
+    try:
+        record = json.loads(raw)
+        model = json.loads(raw_model) if raw_model else {}
+        return Heartbeat(
+            worker=worker,
+            at=float(record["at"]),
+            pid=record.get("pid"),
+            active=record.get("active"),
+            processed=record.get("processed"),
+            scored=int(raw_scored or 0),
+            model_name=model.get("name"),
+            model_version=model.get("version"),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None

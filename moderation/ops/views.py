@@ -1,0 +1,53 @@
+"""The ops page: health checks, workers, queue, backlog, recent decisions, model, 24-hour chart."""
+
+from __future__ import annotations
+
+import redis
+from flask import render_template
+
+from moderation.app_state import app_state, db_session
+from moderation.metrics import MinuteCounts, decisions_by_minute
+from moderation.ops import ops
+from moderation.ops.chart import decision_chart
+from moderation.ops_store import ops_store
+from moderation.status import RECENT_MINUTES, database_facts, gather_status
+from moderation.web.auth import admin_required, current_moderator
+
+DAY_MINUTES = 24 * 60
+
+
+@ops.get("/ops")
+@admin_required
+def dashboard():
+    """What `moderation status` prints, for admins in the browser."""
+    state, session = app_state(), db_session()
+    database = database_facts(session)
+    session.rollback()  # read-only; on SQLite this frees the write lock before the broadcast
+    status = gather_status(state.settings, database, ops_store(), state.tasks.celery)
+    return render_template(
+        "ops/dashboard.html",
+        status=status,
+        chart=decision_chart(_last_day()),
+        recent_minutes=RECENT_MINUTES,
+        moderator=current_moderator(),
+    )
+
+
+def _last_day() -> list[MinuteCounts]:
+    try:
+        return decisions_by_minute(ops_store(), DAY_MINUTES)
+    except redis.RedisError:
+        return []
+
+
+@ops.after_request
+def _security_headers(response):
+    # The same policy as the workspace: the chart is inline SVG, its styles come from a file.
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    )
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,170 @@
+"""/metrics after real flows through a real worker: counts and histograms move as they should."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import pytest
+import requests
+from sqlalchemy import select
+
+from moderation.models import Comment, CommentScore, Status
+from moderation.tasks_client import SCORE_COMMENTS
+from tests.conftest import ping_worker
+from tests.ops_support import delta, scrape, value
+from tests.support import WorkerProcess, serving, settings_for_tests, wait_until
+
+pytestmark = pytest.mark.e2e
+
+CLEAN = [
+    "Thank you for this thoughtful and well researched article.",
+    "I think the council made the right call on the new bike lanes.",
+    "Great reporting, I learned a lot about the housing market here.",
+]
+ABUSIVE = [
+    "You are a complete idiot and nobody wants to hear from you.",
+    "Shut up, you pathetic moron.",
+]
+
+
+def post(url: str, key: str, text: str, request_id: str | None = None) -> str:
+    headers = {"Authorization": f"Bearer {key}"}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    response = requests.post(
+        f"{url}/api/v1/comments",
+        json={"article_id": "ops/metrics", "author_id": "reader", "author_name": "R", "text": text},
+        headers=headers,
+        timeout=30,
+    )
+    assert response.status_code == 202, response.text
+    if request_id:
+        assert response.headers["X-Request-ID"] == request_id
+    return response.json()["id"]
+
+
+def undecided(sessions) -> int:
+    with sessions() as session:
+        return len(
+            session.scalars(select(Comment.id).where(Comment.status == Status.PENDING)).all()
+        )
+
+
+def decisions(samples) -> float:
+    return sum(
+        value(samples, "moderation_decisions_total", outcome=outcome)
+        for outcome in ("approved", "held", "rejected")
+    )
+
+
+def test_metrics_move_by_what_a_real_flow_did(worker, live_server, site_key, sessions, settings):
+    before = scrape(live_server.url)
+    started = time.monotonic()
+    ids = [post(live_server.url, site_key, text) for text in CLEAN + ABUSIVE[:1]]
+    traced = post(live_server.url, site_key, ABUSIVE[1], request_id="ops-trace-1")
+    ids.append(traced)
+    assert wait_until(lambda: undecided(sessions) == 0, timeout=180), "comments left pending"
+    # Counts are written right after the decisions' commit: give them a moment.
+    assert wait_until(lambda: decisions(scrape(live_server.url)) - decisions(before) >= 5, 30)
+    elapsed = time.monotonic() - started
+    after = scrape(live_server.url)
+
+    with sessions() as session:
+        comments = session.scalars(select(Comment)).all()
+        score = session.scalars(select(CommentScore)).first()
+    assert len(comments) == 5
+    outcomes = Counter(str(comment.status) for comment in comments)
+    reasons = Counter(
+        (str(comment.status), reason["code"], reason["label"] or "")
+        for comment in comments
+        for reason in comment.reasons
+    )
+    assert outcomes["held"] >= 1 and outcomes["approved"] >= 1
+
+    assert delta(before, after, "moderation_comments_received_total", site="example-news") == 5
+    for outcome in ("approved", "held", "rejected"):
+        moved = delta(before, after, "moderation_decisions_total", outcome=outcome)
+        assert moved == outcomes[outcome], outcome
+    for (outcome, code, label), count in reasons.items():
+        moved = delta(
+            before,
+            after,
+            "moderation_decision_reasons_total",
+            outcome=outcome,
+            reason=code,
+            label=label,
+        )
+        assert moved == count, (outcome, code, label)
+
+    latency = "moderation_submit_to_decision_seconds"
+    assert delta(before, after, f"{latency}_count") == 5
+    assert delta(before, after, f"{latency}_bucket", le="+Inf") == 5
+    assert 0 < delta(before, after, f"{latency}_sum") <= 5 * elapsed
+    # Each comment went through exactly one forward pass, whatever the batching.
+    passes = delta(before, after, "moderation_model_batch_size_count")
+    assert delta(before, after, "moderation_model_batch_size_sum") == 5
+    assert 1 <= passes <= 5
+    assert delta(before, after, "moderation_model_forward_seconds_count") == passes
+    assert delta(before, after, "moderation_model_forward_seconds_sum") > 0
+    assert delta(before, after, "moderation_task_failures_total", task=SCORE_COMMENTS) == 0
+
+    assert value(after, "moderation_queue_length", queue=settings.task_queue) == 0
+    assert value(after, "moderation_pending_comments") == 0
+    assert value(after, "moderation_oldest_pending_age_seconds") == 0
+    assert value(after, "moderation_broker_up") == 1
+    assert value(after, "moderation_database_up") == 1
+    assert value(after, "moderation_workers_alive") >= 1
+    heartbeat = value(
+        after, "moderation_worker_last_heartbeat_timestamp_seconds", worker=worker.name
+    )
+    assert time.time() - heartbeat < settings.worker_heartbeat_max_age
+    model = {
+        "worker": worker.name,
+        "model_name": score.model_name,
+        "model_version": score.model_version,
+    }
+    assert value(after, "moderation_model_info", **model) == 1
+    scored = "moderation_worker_comments_scored_total"
+    assert delta(before, after, scored, worker=worker.name) == 5
+
+    # The comment can be followed from the HTTP request to its decision in the worker's log.
+    decided = [
+        line
+        for line in worker.log_path.read_text().splitlines()
+        if "comment decided" in line and f"comment_id={traced}" in line
+    ]
+    assert len(decided) == 1
+    assert "request_id=ops-trace-1" in decided[0] and "task_id=" in decided[0]
+
+
+def test_a_failing_model_counts_retries_and_a_held_decision(
+    database_url, site_key, sessions, tmp_path
+):
+    settings = settings_for_tests(database_url, tmp_path / "no-such-model")
+    process = WorkerProcess(settings, tmp_path / "worker.log")
+    process.start(ping_worker(settings))
+    try:
+        with serving(settings) as server:
+            before = scrape(server.url)
+            post(server.url, site_key, CLEAN[0])
+            assert wait_until(lambda: undecided(sessions) == 0, timeout=120)
+            assert wait_until(lambda: decisions(scrape(server.url)) == decisions(before) + 1, 30)
+            after = scrape(server.url)
+    finally:
+        process.stop()
+    retries = delta(before, after, "moderation_task_retries_total", task=SCORE_COMMENTS)
+    assert retries == settings.scoring_max_retries
+    assert delta(before, after, "moderation_decisions_total", outcome="held") == 1
+    assert (
+        delta(
+            before,
+            after,
+            "moderation_decision_reasons_total",
+            outcome="held",
+            reason="scoring_failed",
+            label="",
+        )
+        == 1
+    )
+    assert delta(before, after, "moderation_model_forward_seconds_count") == 0
