@@ -1,0 +1,76 @@
+"""Reading a request the same way on every endpoint: JSON bodies, validation, paging."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from moderation.api.errors import ApiError
+
+MAX_PAGE = 100
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def json_object(*, optional: bool = False) -> dict[str, Any]:
+    """The body as a JSON object, or the 415/400/422 that says why it is not one."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+    body = request.get_json(silent=True)
+    if body is None:
+        raise ApiError(400, "malformed_json", "the body is not valid JSON")
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid", "the body must be a JSON object")
+    return body
+
+
+def validated(model: type[Model], body: dict[str, Any]) -> Model:
+    """The body as ``model``, or a 422 naming the first field that is wrong."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(part) for part in error["loc"]) or None
+        message = error["msg"].removeprefix("Value error, ")
+        code = "missing_field" if error["type"] == "missing" else "invalid"
+        raise ApiError(422, code, f"{field}: {message}", field) from None
+
+
+def idempotency_key() -> str | None:
+    """The ``Idempotency-Key`` header, if sent and well formed."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        message = "Idempotency-Key must be 1-200 printable characters"
+        raise ApiError(422, "invalid", message, "Idempotency-Key")
+    return key
+
+
+def page_limit(default: int = 20, maximum: int = MAX_PAGE) -> int:
+    """The ``limit`` query parameter, 1 to ``maximum``."""
+    raw = request.args.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ApiError(422, "invalid", f"limit must be an integer from 1 to {maximum}", "limit")
+    return int(raw)
+
+
+def cursor() -> int | None:
+    """The id a ``cursor`` query parameter points below, if one was given."""
+    raw = request.args.get("cursor")
+    if not raw:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode().removeprefix("c"))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(422, "invalid", "cursor is not one this API gave out", "cursor") from None
+
+
+def encode_cursor(comment_id: int) -> str:
+    """An opaque cursor for the page after ``comment_id``."""
+    return base64.urlsafe_b64encode(f"c{comment_id}".encode()).decode().rstrip("=")
