@@ -32,6 +32,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_db_session)
     init_limiter(app, settings)
     _register_blueprints(app)
+    _integrate_sites(app, settings)
+    _register_workspace(app, settings)
+    _register_ops(app, settings)
     return app
 
 
@@ -43,3 +46,43 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(api_v1)
     app.register_blueprint(health)
     register_error_handlers(app)
+
+
+def _integrate_sites(app: Flask, settings: Settings) -> None:
+    """The widget, its public API, the demo page, webhooks sent after commit, proxy trust."""
+    from moderation.api.public import public_api
+    from moderation.services.webhooks import TaskDispatch, attach_dispatch
+    from moderation.widget import widget
+
+    if settings.trusted_proxies:
+        # The client address (rate limits) and scheme come from the trusted proxies' headers.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    state: AppState = app.extensions[EXTENSION_KEY]
+    attach_dispatch(state.sessions, TaskDispatch(lambda: state.tasks.celery, settings.task_queue))
+    app.register_blueprint(public_api)
+    app.register_blueprint(widget)
+    if settings.env != "production":
+        from moderation.demo import demo
+
+        app.register_blueprint(demo)
+
+
+def _register_workspace(app: Flask, settings: Settings) -> None:
+    """The moderators' pages: /login, /moderate, /audit, with sessions and CSRF."""
+    from moderation.web import init_web
+
+    init_web(app, settings)
+
+
+def _register_ops(app: Flask, settings: Settings) -> None:
+    """Request ids and structured logs, /readyz's store, /metrics, and the admins' /ops page."""
+    from moderation import logging_setup, metrics, ops_store
+    from moderation.ops import ops
+
+    logging_setup.init_app(app, settings)
+    ops_store.init_app(app, settings)
+    metrics.init_app(app)
+    app.register_blueprint(ops)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -128,6 +128,284 @@ def run_command(port: int, worker_processes: int) -> None:
     from moderation.devserver import run_all
 
     sys.exit(run_all(_settings(), port=port, worker_processes=worker_processes))
+
+
+@main.command("create-moderator")
+@click.argument("email")
+@click.option("--site", "site_names", multiple=True, help="A site they moderate (repeatable).")
+@click.option("--admin", is_flag=True, help="Sees and acts on every site.")
+@click.password_option(help="Asked for when not given (at least 10 characters).")
+def create_moderator_command(
+    email: str, site_names: tuple[str, ...], admin: bool, password: str
+) -> None:
+    """Add a moderator who signs in at /login with this email and password."""
+    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.services.moderators import AccountError, create_moderator
+    from moderation.services.sites import site_by_name
+
+    if not site_names and not admin:
+        raise click.UsageError("give --site NAME (or --admin for every site)")
+    engine = make_engine(_settings().database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            sites = []
+            for name in site_names:
+                site = site_by_name(session, name)
+                if site is None:
+                    raise click.ClickException(f"no site named {name!r}")
+                sites.append(site)
+            try:
+                create_moderator(session, email, password, sites=sites, is_admin=admin)
+            except AccountError as exc:
+                raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    scope = "every site" if admin else ", ".join(site_names)
+    click.echo(f"created moderator {email.strip().lower()!r} for {scope}")
+
+
+@main.command("create-moderator-token")
+@click.argument("email")
+@click.option("--name", default="api", show_default=True, help="What the token is for.")
+def create_moderator_token_command(email: str, name: str) -> None:
+    """Issue an API token for a moderator (printed once, as the last line)."""
+    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.services.moderators import issue_token, moderator_by_email
+
+    engine = make_engine(_settings().database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            moderator = moderator_by_email(session, email)
+            if moderator is None:
+                raise click.ClickException(f"no moderator with the email {email!r}")
+            _row, token = issue_token(session, moderator, name)
+    finally:
+        engine.dispose()
+    click.echo(f"token {name!r} for {moderator.email}; use 'Authorization: Bearer <token>':")
+    click.echo(token)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait for workers to answer.",
+)
+def status_command(as_json: bool, timeout: float) -> None:
+    """Workers, queue, backlog, recent decisions and model; exits 1 when unhealthy."""
+    import json
+
+    from moderation.db import make_engine, make_session_factory
+    from moderation.ops_store import OpsStore
+    from moderation.status import database_facts, gather_status, render_table
+    from moderation.tasks_client import TaskQueue
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            database = database_facts(session)
+    finally:
+        engine.dispose()
+    store, celery = OpsStore.from_settings(settings), TaskQueue(settings).celery
+    status = gather_status(settings, database, store, celery, inspect_timeout=timeout)
+    click.echo(json.dumps(status.as_dict(), indent=2) if as_json else render_table(status))
+    sys.exit(0 if status.healthy else 1)
+
+
+# --- Site integration: widget key, origins, rules, webhooks ----------------------------------
+
+
+@contextmanager
+def _site_unit_of_work(name: str) -> Iterator[tuple[Any, Any]]:
+    """A transaction and the named site in it."""
+    from moderation.db import make_engine, make_session_factory, unit_of_work
+    from moderation.services.sites import site_by_name
+
+    sessions = make_session_factory(make_engine(_settings().database_url))
+    with unit_of_work(sessions) as session:
+        site = site_by_name(session, name)
+        if site is None:
+            raise click.ClickException(f"no site named {name!r}")
+        yield session, site
+
+
+@main.group("site")
+def site_group() -> None:
+    """A site's widget key, allowed origins, rules and webhook."""
+
+
+@site_group.command("show")
+@click.argument("name")
+def site_show(name: str) -> None:
+    """Everything a site has configured (the webhook secret is not shown)."""
+    from moderation.services.integration import site_rules
+
+    with _site_unit_of_work(name) as (_session, site):
+        rules = site_rules(site)
+        click.echo(f"site:            {site.name}")
+        click.echo(f"publishable key: {site.publishable_key or '(none: run site publishable-key)'}")
+        click.echo(f"allowed origins: {', '.join(site.allowed_origins or []) or '(none)'}")
+        click.echo(f"webhook:         {site.webhook_url or '(none)'}")
+        click.echo(f"banned words:    {', '.join(rules.banned_words) or '(none)'}")
+        click.echo(f"suspect words:   {', '.join(rules.suspect_words) or '(none)'}")
+        click.echo(f"length:          {rules.min_length}-{rules.max_length} characters")
+        click.echo(f"repeat window:   {rules.repeat_window_seconds} s")
+
+
+@site_group.command("publishable-key")
+@click.argument("name")
+@click.option(
+    "--rotate", is_flag=True, help="Replace the key; pages with the old one stop working."
+)
+def site_publishable_key(name: str, rotate: bool) -> None:
+    """Print the key for the widget's data-key (created on first use)."""
+    from moderation.services.integration import ensure_publishable_key
+
+    with _site_unit_of_work(name) as (session, site):
+        key = ensure_publishable_key(session, site, rotate=rotate)
+    click.echo(key)
+
+
+@site_group.command("origins")
+@click.argument("name")
+@click.option("--add", "added", multiple=True, help="An origin such as https://news.example.")
+@click.option("--remove", "removed", multiple=True, help="An origin to remove.")
+def site_origins(name: str, added: tuple[str, ...], removed: tuple[str, ...]) -> None:
+    """Change and print the origins whose pages may use the widget."""
+    from moderation.services.integration import (
+        InvalidSetting,
+        normalise_origin,
+        set_allowed_origins,
+    )
+
+    with _site_unit_of_work(name) as (session, site):
+        try:
+            gone = {normalise_origin(origin) for origin in removed}
+            kept = [origin for origin in site.allowed_origins if origin not in gone]
+            origins = set_allowed_origins(session, site, [*kept, *added])
+        except InvalidSetting as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo("\n".join(origins) or "(no origins: the widget is refused everywhere)")
+
+
+@site_group.command("rules")
+@click.argument("name")
+@click.option("--ban", "banned", multiple=True, help="A word or phrase to reject.")
+@click.option("--suspect", "suspect", multiple=True, help="A word or phrase to hold.")
+@click.option("--unlist", "unlisted", multiple=True, help="Remove a word from both lists.")
+@click.option("--min-length", type=int, help="Shortest text accepted.")
+@click.option("--max-length", type=int, help="Longest text accepted (at most 5000).")
+@click.option("--repeat-window", type=int, help="Seconds in which a repeat post is rejected.")
+def site_rules_command(
+    name: str,
+    banned: tuple[str, ...],
+    suspect: tuple[str, ...],
+    unlisted: tuple[str, ...],
+    min_length: int | None,
+    max_length: int | None,
+    repeat_window: int | None,
+) -> None:
+    """Change the rules that run before the model: word lists, length, repeat posts."""
+    from moderation.services.integration import InvalidSetting, site_rules, update_rules
+
+    with _site_unit_of_work(name) as (session, site):
+        current = site_rules(site)
+        drop = {word.casefold() for word in unlisted}
+        changes: dict[str, Any] = {
+            "banned_words": [
+                w for w in (*current.banned_words, *banned) if w.casefold() not in drop
+            ],
+            "suspect_words": [
+                w for w in (*current.suspect_words, *suspect) if w.casefold() not in drop
+            ],
+        }
+        for key, value in (
+            ("min_length", min_length),
+            ("max_length", max_length),
+            ("repeat_window_seconds", repeat_window),
+        ):
+            if value is not None:
+                changes[key] = value
+        try:
+            update_rules(session, site, **changes)
+        except InvalidSetting as exc:
+            raise click.ClickException(str(exc)) from None
+    site_show.callback(name)  # type: ignore[misc]
+
+
+@site_group.command("webhook")
+@click.argument("name")
+@click.option("--url", help="Where events are POSTed.")
+@click.option("--rotate-secret", is_flag=True, help="Issue a new signing secret.")
+@click.option("--disable", is_flag=True, help="Stop sending events.")
+def site_webhook(name: str, url: str | None, rotate_secret: bool, disable: bool) -> None:
+    """Set the webhook URL; prints the signing secret (keep it on the receiving server)."""
+    from moderation.services.webhooks import InvalidWebhookUrl, configure_webhook, disable_webhook
+
+    with _site_unit_of_work(name) as (session, site):
+        if disable:
+            disable_webhook(session, site)
+            secret = None
+        else:
+            target = url or site.webhook_url
+            if target is None:
+                raise click.UsageError("give --url URL (or --disable)")
+            try:
+                secret = configure_webhook(session, site, target, rotate_secret=rotate_secret)
+            except InvalidWebhookUrl as exc:
+                raise click.ClickException(str(exc)) from None
+    if secret is None:
+        click.echo(f"webhook of {name!r} disabled")
+        return
+    click.echo(f"events for {name!r} go to {target}; the signing secret, as the last line:")
+    click.echo(secret)
+
+
+@main.group("webhooks")
+def webhooks_group() -> None:
+    """A site's webhook delivery log."""
+
+
+@webhooks_group.command("log")
+@click.argument("name")
+@click.option("--status", type=click.Choice(["pending", "delivered", "failed"]), help="Only these.")
+@click.option("--limit", type=int, default=20, show_default=True)
+def webhooks_log(name: str, status: str | None, limit: int) -> None:
+    """The latest deliveries: event, status, attempts, last status code."""
+    from moderation.services.webhooks import site_deliveries
+
+    with _site_unit_of_work(name) as (session, site):
+        for delivery in site_deliveries(session, site, status=status, limit=limit):
+            code = delivery.last_status_code or "-"
+            click.echo(
+                f"{delivery.public_id}  {delivery.created_at:%Y-%m-%d %H:%M:%S}  "
+                f"{delivery.event_type:<17}  {delivery.status:<9}  attempts={delivery.attempts}  "
+                f"last={code}  {delivery.last_error or ''}".rstrip()
+            )
+
+
+@webhooks_group.command("resend")
+@click.argument("name")
+@click.argument("delivery_ids", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Every failed delivery of the site.")
+def webhooks_resend(name: str, delivery_ids: tuple[str, ...], all_failed: bool) -> None:
+    """Queue deliveries again; the worker (or its sweep) sends them."""
+    from moderation.models import DeliveryStatus
+    from moderation.services.webhooks import resend, site_deliveries, site_delivery
+
+    with _site_unit_of_work(name) as (session, site):
+        chosen = [site_delivery(session, site, public_id) for public_id in delivery_ids]
+        if None in chosen:
+            raise click.ClickException("some of those deliveries are not this site's")
+        if all_failed:
+            chosen += site_deliveries(session, site, status=DeliveryStatus.FAILED, limit=10_000)
+        for delivery in chosen:
+            resend(session, delivery)  # type: ignore[arg-type]
+    click.echo(f"{len(chosen)} deliver(ies) queued again")
 
 
 @main.command("evaluate")

@@ -52,13 +52,55 @@ class Settings(BaseSettings):
     # Rate-limit counters; the broker's Redis when unset.
     ratelimit_storage_url: str | None = None
     ratelimit_enabled: bool = True
+    # Site API (secret key): per site key. Public widget API: posts per client IP, per
+    # reader and per publishable key, and reads per client IP. Flask-Limiter strings.
+    ratelimit_site_key: str = "1000/second"
+    ratelimit_public_ip: str = "20/minute;200/hour"
+    ratelimit_public_author: str = "5/minute;30/hour"
+    ratelimit_public_site: str = "600/minute"
+    ratelimit_public_read: str = "300/minute"
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
+    trusted_proxies: int = Field(0, ge=0, le=10)
+    webhook_timeout: float = Field(5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(12, ge=1, le=30)
+    # Back-off before retry n is webhook_retry_delay * 2**(n-1) seconds, at most webhook_max_delay.
+    webhook_retry_delay: float = Field(1.0, gt=0)
+    webhook_max_delay: float = Field(3600.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # JSON lines or plain text; JSON by default in production.
+    log_format: Literal["json", "text"] | None = None
+    # /readyz and `moderation status` want a worker heartbeat at most this many seconds old.
+    worker_heartbeat_max_age: float = Field(30.0, gt=0)
+    # `moderation status` reports a backlog when a comment has been pending this long.
+    max_pending_age: float = Field(300.0, gt=0)
+    # When set, /metrics wants "Authorization: Bearer <token>".
+    metrics_token: str | None = None
+    # Moderator sessions: the cookie is Secure unless env is development (None = that rule).
+    session_cookie_secure: bool | None = None
+    session_lifetime_hours: float = Field(12.0, gt=0, le=24 * 30)
 
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator(
+        "ratelimit_site_key",
+        "ratelimit_public_ip",
+        "ratelimit_public_author",
+        "ratelimit_public_site",
+        "ratelimit_public_read",
+    )
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError("must be a rate limit such as '10/minute;100/hour'") from None
         return value
 
     @field_validator("broker_url")
@@ -78,6 +120,13 @@ class Settings(BaseSettings):
     def model_is_hub_name(self) -> bool:
         """True when the model is downloaded by Detoxify rather than loaded from disk."""
         return self.model in DETOXIFY_HUB_MODELS
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Whether session cookies carry the Secure flag (sent over HTTPS only)."""
+        if self.session_cookie_secure is not None:
+            return self.session_cookie_secure
+        return self.env != "development"
 
 
 def load_settings(**overrides: object) -> Settings:

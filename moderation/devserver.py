@@ -81,6 +81,16 @@ def demo_site_key(settings: Settings) -> str:
     return key
 
 
+def demo_publishable_key(settings: Settings, port: int) -> str:
+    """The demo site's widget key, with this server's local origins allowed to use it."""
+    from moderation.demo import prepare_demo_site
+
+    sessions = make_session_factory(make_engine(settings.database_url))
+    origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+    with unit_of_work(sessions) as session:
+        return prepare_demo_site(session, origins)
+
+
 def _ensure_model(settings: Settings) -> None:
     if settings.model_is_hub_name or (Path(settings.model) / "model.ckpt").exists():
         return
@@ -145,10 +155,17 @@ def run_all(settings: Settings, *, port: int, worker_processes: int) -> int:
         upgrade_database(settings.database_url)
         _ensure_model(settings)
         key = demo_site_key(settings)
+        demo_publishable_key(settings, port)
         for name, command in _service_commands(port, worker_processes).items():
             children[name] = subprocess.Popen(command, env=env)
         print(f"\n  Comment moderation is running at http://127.0.0.1:{port}/")
-        print(f"  Demo site API key: {key}\n  Ctrl-C stops everything.\n", flush=True)
+        print(f"  Demo article with the comment widget: http://127.0.0.1:{port}/demo")
+        print(f"  Demo site API key: {key}")
+        print(f"  Moderator workspace: http://127.0.0.1:{port}/moderate; add yourself with")
+        print(
+            f"    .venv/bin/moderation create-moderator you@example.org --site {DEMO_SITE} --admin"
+        )
+        print("  Ctrl-C stops everything.\n", flush=True)
         return _wait_for_stop(children)
     finally:
         _stop_all(children)

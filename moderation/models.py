@@ -18,6 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -56,6 +59,13 @@ class Site(Base):
     api_key_prefix: Mapped[str] = mapped_column(String(16))
     policy: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Site integration: the widget's public key (not a secret), the page origins allowed to
+    # use it, pre-model rules (moderation.rules.SiteRules) and the signed webhook.
+    publishable_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
 
 
 class Article(Base):
@@ -72,6 +82,7 @@ class Article(Base):
     closed: Mapped[bool] = mapped_column(Boolean, default=False)
     premoderate: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    hold_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     site: Mapped[Site] = relationship()
 
@@ -87,6 +98,8 @@ class Comment(Base):
         ),
         Index("ix_comments_status_created", "status", "created_at"),
         Index("ix_comments_article_status_id", "article_id", "status", "id"),
+        # The repeat-post rule reads an author's recent comments.
+        Index("ix_comments_site_author_created", "site_id", "author_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -147,3 +160,134 @@ class AuditEvent(Base):
     reason: Mapped[str] = mapped_column(String(200))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# The moderation queues page through one status (of one site, or of all) in arrival order
+# (id) or highest score first; the score key is moderation.services.moderation.score_key.
+_QUEUE_SCORE = func.coalesce(Comment.top_score, literal_column("-1.0"))
+Index("ix_comments_status_id", Comment.status, Comment.id)
+Index("ix_comments_site_status_id", Comment.site_id, Comment.status, Comment.id)
+Index("ix_comments_status_score", Comment.status, _QUEUE_SCORE, Comment.id)
+Index("ix_comments_site_status_score", Comment.site_id, Comment.status, _QUEUE_SCORE, Comment.id)
+# Each card shows its author's record: counted from this index alone.
+Index("ix_comments_site_author_status", Comment.site_id, Comment.author_id, Comment.status)
+
+
+class Moderator(Base):
+    """A person who works the queues of the sites assigned to them (an admin sees all)."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    sites: Mapped[list[Site]] = relationship(secondary="moderator_sites", order_by="Site.name")
+
+
+class ModeratorSite(Base):
+    """A site a moderator may see and act on."""
+
+    __tablename__ = "moderator_sites"
+
+    moderator_id: Mapped[int] = mapped_column(
+        ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True
+    )
+    site_id: Mapped[int] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ModeratorToken(Base):
+    """A moderator's API token, stored only as a hash; shown once when issued."""
+
+    __tablename__ = "moderator_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    moderator_id: Mapped[int] = mapped_column(
+        ForeignKey("moderators.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    moderator: Mapped[Moderator] = relationship()
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where a webhook delivery is: waiting for (another) attempt, done, or given up."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+def new_delivery_id() -> str:
+    """An opaque webhook delivery id."""
+    return "dlv_" + secrets.token_urlsafe(12)
+
+
+def new_event_id() -> str:
+    """An opaque event id; receivers deduplicate on it."""
+    return "evt_" + secrets.token_urlsafe(12)
+
+
+class WebhookDelivery(Base):
+    """One event for one site's webhook: the outbox row and its delivery state."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="delivery_status_known"
+        ),
+        Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_site_id_id", "site_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_delivery_id)
+    event_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_event_id)
+    event_type: Mapped[str] = mapped_column(String(40))
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    comment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="SET NULL"), index=True
+    )
+    audit_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("audit_events.id", ondelete="SET NULL")
+    )
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    attempt_log: Mapped[list[WebhookAttempt]] = relationship(
+        back_populates="delivery", order_by="WebhookAttempt.id"
+    )
+
+
+class WebhookAttempt(Base):
+    """One HTTP attempt of a delivery: the delivery log a site reads."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    duration_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    delivery: Mapped[WebhookDelivery] = relationship(back_populates="attempt_log")

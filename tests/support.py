@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from moderation import create_app
 from moderation.config import Settings, load_settings
 from moderation.db import make_session_factory
-from moderation.models import Article, AuditEvent, Comment, CommentScore, Site
+from moderation.models import Article, AuditEvent, Comment, CommentScore, Moderator, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
@@ -39,6 +39,8 @@ def settings_for_tests(database_url: str, model_dir: Path, **overrides: object) 
         "model": str(model_dir),
         "scoring_retry_delay": 0.2,
         "scoring_max_retries": 2,
+        # Flask-Limiter binds its storage once per process, so every test app shares one.
+        "ratelimit_storage_url": BROKER_URL,
     }
     return load_settings(**(values | overrides))
 
@@ -62,7 +64,7 @@ def postgres_database() -> Iterator[str]:
 def wipe(engine: Engine) -> None:
     """Delete every row, children first."""
     with make_session_factory(engine)() as session:
-        for model in (AuditEvent, CommentScore, Comment, Article, Site):
+        for model in (AuditEvent, CommentScore, Comment, Article, Site, Moderator):
             session.execute(delete(model))
         session.commit()
 

@@ -6,15 +6,21 @@ from celery import Celery
 from celery.signals import celeryd_after_setup, worker_process_init
 
 from moderation.config import load_settings
+from moderation.services.webhooks import SWEEP_WEBHOOKS
 from moderation.tasks_client import SWEEP_PENDING, celery_config
+from workers import monitoring
 
 settings = load_settings()
 
-app = Celery("moderation", include=["workers.tasks"])
+app = Celery("moderation", include=["workers.tasks", "workers.webhooks"])
 app.conf.update(celery_config(settings))
 app.conf.beat_schedule = {
     "resend-stale-pending": {"task": SWEEP_PENDING, "schedule": settings.sweep_interval},
+    "send-overdue-webhooks": {"task": SWEEP_WEBHOOKS, "schedule": settings.sweep_interval},
 }
+
+# Heartbeats, task metrics and structured logs; connected before the worker boots.
+monitoring.install(settings)
 
 
 @worker_process_init.connect

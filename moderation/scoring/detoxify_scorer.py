@@ -9,12 +9,14 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moderation.config import DETOXIFY_HUB_MODELS
+from moderation.metrics import observe_scoring
 from moderation.scoring.model_build import CHECKPOINT_FILE, HF_DIR, META_FILE
 
 if TYPE_CHECKING:
@@ -40,7 +42,7 @@ class DetoxifyScorer:
     ) -> None:
         """Remember what to load; nothing heavy happens until the first ``score_batch``."""
         if quantize is not None and quantize not in QUANTIZATIONS:
-            raise ValueError(f"unknown quantization {quantize!r}; expected one of {QUANTIZATIONS}")
+            raise ValueError(f"unknown quantization {quantize!r}; expected {sorted(QUANTIZATIONS)}")
         if num_threads is not None and num_threads < 1:
             raise ValueError("num_threads must be at least 1")
         self._model = model
@@ -89,12 +91,16 @@ class DetoxifyScorer:
             len(ids) for ids in detoxify.tokenizer(list(texts), truncation=True)["input_ids"]
         ]
         results: list[dict[str, float]] = [{} for _ in texts]
+        passes: list[tuple[float, int]] = []
         for chunk in length_groups(lengths, self.chunk_size, self.chunk_tokens):
+            started = time.perf_counter()
             predicted = detoxify.predict([texts[i] for i in chunk])
+            passes.append((time.perf_counter() - started, len(chunk)))
             for row, i in enumerate(chunk):
                 results[i] = {
                     label: _probability(values, row) for label, values in predicted.items()
                 }
+        observe_scoring(self.model_name, self.model_version, passes)
         return results
 
     def _loaded(self) -> Detoxify:

@@ -9,7 +9,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.models import Article, Comment, Site, Status
+from moderation.rules import Verdict
 from moderation.schemas import CommentSubmission
+from moderation.services.decisions import transition
+from moderation.services.integration import rules_verdict
 
 
 class CommentRefused(Exception):
@@ -37,8 +40,11 @@ def submit_comment(
         if earlier is not None:
             return Accepted(_same_request_or_refuse(earlier, data), created=False)
     article = article_for(session, site, data)
-    if article.closed:
-        raise CommentRefused("article_closed", "this article is closed for comments", status=409)
+    # Length, closed article, words, repeat post, links: before the model, first decision wins.
+    verdict = rules_verdict(session, site, article, data.text, data.author_id)
+    if verdict.refusal is not None:
+        refusal = verdict.refusal
+        raise CommentRefused(refusal.code, refusal.message, refusal.field, status=refusal.status)
     comment = Comment(
         site_id=site.id,
         article=article,
@@ -52,7 +58,7 @@ def submit_comment(
     if idempotency_key is None:
         session.add(comment)
         session.flush()
-        return Accepted(comment, created=True)
+        return _created(session, comment, verdict)
     try:
         with session.begin_nested():
             session.add(comment)
@@ -62,6 +68,13 @@ def submit_comment(
         if earlier is None:
             raise
         return Accepted(_same_request_or_refuse(earlier, data), created=False)
+    return _created(session, comment, verdict)
+
+
+def _created(session: Session, comment: Comment, verdict: Verdict) -> Accepted:
+    """A new comment, decided at once (with an audit row and event) when a rule decided it."""
+    if verdict.decision is not None:
+        transition(session, comment, verdict.decision, reason="rules")
     return Accepted(comment, created=True)
 
 

@@ -11,9 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from moderation.db import unit_of_work, utcnow
+from moderation.metrics import observe_decisions
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
 from moderation.policy import Decision, SitePolicy, decide, scoring_failed
 from moderation.scoring import Scorer
+from moderation.services.webhooks import COMMENT_DECIDED, emit_events
 
 
 def pending_comments(
@@ -77,6 +79,9 @@ def store_decisions(
     )
     session.execute(insert(CommentScore), _score_rows(decided, scorer, now))
     session.execute(insert(AuditEvent), [_audit_row(c, d, "scored", now) for c, _, d in decided])
+    # The outbox rows join the decisions' transaction; their tasks are sent after commit.
+    emit_events(session, [comment for comment, _, _ in decided], COMMENT_DECIDED)
+    observe_decisions(session, [(comment, decision) for comment, _, decision in decided])
     return len(decided)
 
 
@@ -131,12 +136,14 @@ def mark_scoring_failed(session: Session, comment_ids: Sequence[int], error: str
     """Decide comments the workers gave up on: held (or published if the site fails open)."""
     comments = pending_comments(session, comment_ids)
     policies = _policies(session, comments)
-    decided = 0
+    decided = []
     for comment in comments:
         decision = scoring_failed(policies[comment.site_id])
-        decided += transition(session, comment, decision, reason="scoring_failed", error=error)
+        if transition(session, comment, decision, reason="scoring_failed", error=error):
+            decided.append((comment, decision))
     session.flush()
-    return decided
+    observe_decisions(session, decided)
+    return len(decided)
 
 
 def transition(
@@ -158,6 +165,7 @@ def transition(
     if not matched:
         return False
     session.execute(insert(AuditEvent), [_audit_row(comment, decision, reason, now, error)])
+    emit_events(session, [comment], COMMENT_DECIDED)
     for key, value in {"status": decision.outcome, "reasons": reasons, "decided_at": now}.items():
         set_committed_value(comment, key, value)
     return True
