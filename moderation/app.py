@@ -8,6 +8,7 @@ from moderation.app_state import EXTENSION_KEY, AppState, close_db_session
 from moderation.config import Settings, load_settings
 from moderation.db import make_engine, make_session_factory
 from moderation.limits import init_limiter
+from moderation.security_headers import init_security_headers
 from moderation.tasks_client import TaskQueue
 
 MAX_BODY_BYTES = 64 * 1024
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.teardown_appcontext(close_db_session)
     init_limiter(app, settings)
+    init_security_headers(app)
     _register_blueprints(app)
     _integrate_sites(app, settings)
     _register_workspace(app, settings)
