@@ -1,0 +1,57 @@
+"""The Detoxify scorer on the built checkpoint: grouping, order, and int8 quantisation."""
+
+import pytest
+
+from moderation.policy import LABELS
+from moderation.scoring.detoxify_scorer import DetoxifyScorer, length_groups
+
+TEXTS = [
+    "Thanks for a clear and fair article.",
+    "You are a pathetic idiot and everyone here hates you.",
+    "The council meeting moved to Thursday at seven in the town hall, after the budget "
+    "committee asked for more time to read the auditors' report on the new bridge.",
+    "ok",
+]
+
+
+def test_length_groups_keep_similar_lengths_together_within_limits():
+    lengths = [5, 200, 6, 7, 190, 5, 50]
+    groups = length_groups(lengths, max_size=2, max_tokens=10_000)
+    assert sorted(i for group in groups for i in group) == list(range(len(lengths)))
+    assert all(len(group) <= 2 for group in groups)
+    assert [4, 1] in groups  # the two long ones together, not padded with short ones
+    assert length_groups([100] * 10, max_size=32, max_tokens=250) == [
+        [i, i + 1] for i in range(0, 10, 2)
+    ]
+
+
+@pytest.fixture(scope="module")
+def fp32(model_dir):
+    return DetoxifyScorer(str(model_dir), num_threads=1)
+
+
+def test_every_label_in_input_order_whatever_the_batch(fp32):
+    together = fp32.score_batch(TEXTS)
+    alone = [fp32.score_batch([text])[0] for text in TEXTS]
+    assert [set(scores) for scores in together] == [set(LABELS)] * len(TEXTS)
+    for batch_scores, single_scores in zip(together, alone, strict=True):
+        for label in LABELS:
+            assert batch_scores[label] == pytest.approx(single_scores[label], abs=1e-4)
+    assert together[1]["toxicity"] > together[0]["toxicity"]
+
+
+def test_int8_scores_stay_close_to_fp32_and_say_so_in_the_version(fp32, model_dir):
+    int8 = DetoxifyScorer(str(model_dir), quantize="int8", num_threads=1)
+    drift = [
+        abs(a[label] - b[label])
+        for a, b in zip(fp32.score_batch(TEXTS), int8.score_batch(TEXTS), strict=True)
+        for label in a
+    ]
+    assert max(drift) < 0.1
+    assert sum(drift) / len(drift) < 0.03
+    assert int8.model_version == f"{fp32.model_version}+int8"
+
+
+def test_a_missing_model_says_how_to_build_one(tmp_path):
+    with pytest.raises(FileNotFoundError, match="moderation model build"):
+        DetoxifyScorer(str(tmp_path / "none")).score_batch(["hi"])
