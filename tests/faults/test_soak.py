@@ -25,6 +25,8 @@ RATE = 10
 
 pytestmark = [
     pytest.mark.faults,
+    # The stream alone lasts SOAK_SECONDS; draining and start-up take a few minutes more.
+    pytest.mark.timeout(SOAK_SECONDS + 900),
     pytest.mark.skipif(not SOAK_SECONDS, reason="set MODERATION_SOAK_SECONDS (make soak)"),
 ]
 
