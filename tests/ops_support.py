@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import redis
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from moderation.config import Settings
-from tests.support import ROOT, worker_environment
+from tests.support import ROOT, PrivateRedis, worker_environment
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MODERATION_COMMAND = Path(sys.executable).with_name("moderation")
@@ -74,60 +70,11 @@ def run_status(settings: Settings) -> subprocess.CompletedProcess[str]:
     )
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A throwaway redis-server of the test's own, so the shared one is never disturbed."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisServer:
-        """Start it and wait until it answers."""
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        with redis.Redis.from_url(self.url, socket_connect_timeout=1) as client:
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline:
-                try:
-                    if client.ping():
-                        return self
-                except redis.RedisError:
-                    time.sleep(0.1)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        """Stop it and wait until it has gone."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
-
-
 @contextmanager
-def own_redis() -> Iterator[RedisServer]:
+def own_redis() -> Iterator[PrivateRedis]:
     """A redis-server on a free port for the duration of a block."""
-    if shutil.which("redis-server") is None:
-        raise RuntimeError("redis-server is not on PATH (apt-get install redis-server)")
-    server = RedisServer(free_port()).start()
+    server = PrivateRedis()
+    server.start()
     try:
         yield server
     finally:

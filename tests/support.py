@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+import redis
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
@@ -185,3 +188,54 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PrivateRedis:
+    """A Redis server on its own loopback port that a test can stop and start again."""
+
+    def __init__(self, workdir: Path | None = None):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start (or restart, empty: it keeps nothing on disk)."""
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not on PATH (apt-get install redis-server)"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                *(["--dir", str(self.workdir)] if self.workdir else []),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        assert wait_until(self.answers, timeout=10)
+
+    def stop(self) -> None:
+        """Kill the server, as a crash would."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def answers(self) -> bool:
+        """True when it answers PING."""
+        try:
+            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
+        except redis.RedisError:
+            return False

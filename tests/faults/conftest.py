@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,62 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from tests.support import ROOT, wait_until, worker_environment
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A Redis server on its own loopback port that a test can stop and start again."""
-
-    def __init__(self, workdir: Path):
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start (or restart, empty: it keeps nothing on disk)."""
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is needed for fault tests"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        assert wait_until(self.answers, timeout=10)
-
-    def stop(self) -> None:
-        """Kill the server, as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
-    def answers(self) -> bool:
-        """True when it answers PING."""
-        try:
-            return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
-        except redis.RedisError:
-            return False
+from tests.support import ROOT, PrivateRedis, worker_environment
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.faults.conftest import _free_port, beat_args, report, worker_args
+from tests.faults.conftest import beat_args, report, worker_args
 from tests.faults.test_faults import assert_each_decided_once, body, counts
-from tests.support import ROOT, settings_for_tests, wait_until, worker_environment
+from tests.support import ROOT, free_port, settings_for_tests, wait_until, worker_environment
 
 SOAK_SECONDS = int(os.environ.get("MODERATION_SOAK_SECONDS", "0"))
 RATE = 10
@@ -66,7 +66,7 @@ def test_soak_at_a_steady_rate(
     soak = settings_for_tests(database_url, model_dir, pending_resend_after=30)
     worker = services(worker_args(soak, f"soak-{uuid.uuid4().hex[:6]}@localhost"), soak, "worker")
     services(beat_args(tmp_path), soak, "beat")
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "gunicorn.log").open("ab") as log:
         web = subprocess.Popen(
             [
