@@ -113,6 +113,9 @@ class Comment(Base):
     status: Mapped[str] = mapped_column(String(16), default=Status.PENDING)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     top_score: Mapped[float | None] = mapped_column(Float)
+    # [{begin, end, scores}] per sentence, kept only for comments the model held, so the
+    # moderator sees which sentences drove the hold; None (SQL NULL) for every other comment.
+    sentence_scores: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

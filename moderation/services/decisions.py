@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -15,6 +16,7 @@ from moderation.metrics import observe_decisions
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
 from moderation.policy import Decision, SitePolicy, decide, scoring_failed
 from moderation.scoring import Scorer
+from moderation.services.explanation import SentenceScores, held_by_score, score_sentences
 from moderation.services.webhooks import COMMENT_DECIDED, emit_events
 
 
@@ -44,24 +46,47 @@ def score_and_decide(
 
     Reading, scoring and writing are separate steps so that no transaction stays open
     through the forward pass; the write re-checks that each comment is still pending.
+    The sentences of comments the scores hold are scored too, in one more batch.
     """
     with unit_of_work(sessions) as session:
-        pending = {comment.id: comment.text for comment in pending_comments(session, comment_ids)}
-    if not pending:
+        comments = pending_comments(session, comment_ids)
+        texts = {comment.id: comment.text for comment in comments}
+        deciders = _deciders(session, comments)
+    if not texts:
         return 0
-    scores = scorer.score_batch(list(pending.values()))
+    scores = dict(zip(texts, scorer.score_batch(list(texts.values())), strict=True))
+    held = [key for key, decider in deciders.items() if held_by_score(decider(scores[key]))]
+    sentences = score_sentences(scorer, {key: texts[key] for key in held})
     with unit_of_work(sessions) as session:
-        return store_decisions(session, dict(zip(pending, scores, strict=True)), scorer)
+        return store_decisions(session, scores, scorer, sentences)
+
+
+def _deciders(
+    session: Session, comments: Sequence[Comment]
+) -> dict[int, Callable[[dict[str, float]], Decision]]:
+    """Each comment's policy as a function of its scores, to tell before the write which hold."""
+    policies = _policies(session, comments)
+    return {
+        comment.id: partial(
+            decide, policy=policies[comment.site_id], premoderate=comment.article.premoderate
+        )
+        for comment in comments
+    }
 
 
 def store_decisions(
-    session: Session, scores_by_id: dict[int, dict[str, float]], scorer: Scorer
+    session: Session,
+    scores_by_id: dict[int, dict[str, float]],
+    scorer: Scorer,
+    sentence_scores: Mapping[int, SentenceScores] | None = None,
 ) -> int:
     """Apply each comment's site policy to its scores; store scores, decisions and audit rows.
 
     The still-pending rows are locked first, so the writes below cannot race another
     worker; they go to the database as a few multi-row statements, not one per comment.
+    ``sentence_scores`` are kept for the comments whose scores hold them.
     """
+    sentence_scores = sentence_scores or {}
     comments = pending_comments(session, list(scores_by_id), lock=True)
     if not comments:
         return 0
@@ -75,7 +100,10 @@ def store_decisions(
         decided.append((comment, scores, decision))
     session.execute(
         update(Comment).execution_options(synchronize_session=False),
-        [_decided_row(comment, scores, decision, now) for comment, scores, decision in decided],
+        [
+            _decided_row(comment, scores, decision, now, sentence_scores.get(comment.id))
+            for comment, scores, decision in decided
+        ],
     )
     session.execute(insert(CommentScore), _score_rows(decided, scorer, now))
     session.execute(insert(AuditEvent), [_audit_row(c, d, "scored", now) for c, _, d in decided])
@@ -86,7 +114,11 @@ def store_decisions(
 
 
 def _decided_row(
-    comment: Comment, scores: dict[str, float], decision: Decision, now: datetime
+    comment: Comment,
+    scores: dict[str, float],
+    decision: Decision,
+    now: datetime,
+    sentence_scores: SentenceScores | None,
 ) -> dict[str, Any]:
     return {
         "id": comment.id,
@@ -95,6 +127,7 @@ def _decided_row(
         "decided_at": now,
         "updated_at": now,
         "top_score": max(scores.values(), default=None),
+        "sentence_scores": sentence_scores if held_by_score(decision) else None,
     }
 
 

@@ -33,6 +33,7 @@ from moderation.models import (
     Status,
 )
 from moderation.policy import LABELS, SitePolicy
+from moderation.services.explanation import Segment, segments
 from moderation.services.webhooks import COMMENT_MODERATED, emit_event
 
 # The sites a moderator may see; None means all of them (an admin).
@@ -155,6 +156,8 @@ class Card:
     approved_by_author: int = 0
     rejected_by_author: int = 0
     history: list[AuditEvent] = field(default_factory=list)
+    # The text in runs, the sentences that drove a hold marked (the whole text when none).
+    segments: list[Segment] = field(default_factory=list)
 
     @property
     def version(self) -> str:
@@ -318,10 +321,11 @@ def cards_for(session: Session, comments: Sequence[Comment]) -> list[Card]:
     for comment in comments:
         site = sites[comment.site_id]
         approved, rejected = records.get((comment.site_id, comment.author_id), (0, 0))
-        bars, model = score_bars(comment, SitePolicy.from_stored(site.policy))
-        cards.append(
-            Card(comment, site.name, bars, model, approved, rejected, history.get(comment.id, []))
-        )
+        policy = SitePolicy.from_stored(site.policy)
+        bars, model = score_bars(comment, policy)
+        events = history.get(comment.id, [])
+        runs = segments(comment.text, comment.sentence_scores, policy)
+        cards.append(Card(comment, site.name, bars, model, approved, rejected, events, runs))
     return cards
 
 
