@@ -221,7 +221,11 @@ def _outcome_body(outcome: Outcome) -> dict[str, Any]:
 
 
 def moderation_comment(card: Card) -> dict[str, Any]:
-    """A comment as its moderators see it: detail, version, author record, history."""
+    """A comment as its moderators see it: detail, version, author record, history.
+
+    ``sentence_scores`` says which sentences of a comment the model held scored what
+    (code point offsets into ``text``); null for other comments and those of one sentence.
+    """
     return {
         **comment_detail(card.comment),
         "site": card.site_name,
@@ -231,6 +235,7 @@ def moderation_comment(card: Card) -> dict[str, Any]:
             "rejected": card.rejected_by_author,
         },
         "history": [audit_event(event) for event in card.history],
+        "sentence_scores": card.comment.sentence_scores,
     }
 
 
@@ -359,6 +364,23 @@ def moderation_schemas() -> dict[str, Any]:
                         },
                     },
                     "history": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
+                    "sentence_scores": {
+                        "type": ["array", "null"],
+                        "description": "per sentence of a comment the model held; "
+                        "begin/end are offsets into text in code points, end exclusive",
+                        "items": {
+                            "type": "object",
+                            "required": ["begin", "end", "scores"],
+                            "properties": {
+                                "begin": {"type": "integer", "minimum": 0},
+                                "end": {"type": "integer", "minimum": 0},
+                                "scores": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "number"},
+                                },
+                            },
+                        },
+                    },
                 },
             },
         ]

@@ -6,16 +6,38 @@ queue on screen) plus out-of-band updates of the queue counts and the status lin
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.datastructures import MultiDict
 
-from moderation.app_state import db_session
+from moderation.app_state import app_state, db_session
 from moderation.db import utcnow
-from moderation.models import Comment, Moderator, Status
+from moderation.models import Comment, Moderator, Site, Status
+from moderation.policy import LABELS, SitePolicy
+from moderation.services.calibration import (
+    CalibrationError,
+    Period,
+    csv_lines,
+    export_filename,
+    export_rows,
+    hold_thresholds,
+    parse_period,
+    parse_thresholds,
+    plan_export,
+    what_if,
+)
 from moderation.services.moderation import (
     REJECT_REASONS,
     AuditFilter,
@@ -379,3 +401,84 @@ def audit():
         reasons=["approved", *REJECT_REASONS, "conflict", "scored", "scoring_failed"],
         older_url=older,
     )
+
+
+# ------------------------------------------------------------------------------- what-if
+
+PERIODS = {"7": "Last 7 days", "30": "Last 30 days", "90": "Last 90 days", "custom": "Custom dates"}
+
+
+@web.get("/moderation/what-if")
+@login_required
+def what_if_page():
+    """Moderators' decisions replayed against thresholds the moderator proposes."""
+    session, args = db_session(), request.args
+    sites = visible_sites(session, _moderator())
+    chosen = _chosen_sites(sites, args.get("site"))
+    preset = args.get("period") if args.get("period") in PERIODS else "30"
+    current = hold_thresholds(SitePolicy.from_stored(chosen[0].policy)) if len(chosen) == 1 else {}
+    context = {
+        "sites": sites,
+        "site_id": chosen[0].id if len(chosen) == 1 else None,
+        "periods": PERIODS,
+        "preset": preset,
+        "since": (args.get("since") or "")[:40],
+        "until": (args.get("until") or "")[:40],
+        "labels": LABELS,
+        "current": current,
+        "values": {label: args.get(label, _threshold_text(current.get(label))) for label in LABELS},
+    }
+    try:
+        period = _what_if_period(preset, args)
+        proposed = parse_thresholds((label, args.get(label, "")) for label in LABELS)
+    except CalibrationError as exc:
+        return render_template("moderation/what_if.html", **context, error=exc.message), 400
+    export_url = url_for(
+        "moderation_web.export_csv",
+        site=context["site_id"],
+        since=period.since.isoformat(),
+        until=period.until.isoformat(),
+    )
+    result = what_if(session, chosen, period, proposed)
+    return render_template(
+        "moderation/what_if.html", **context, result=result, export_url=export_url
+    )
+
+
+@web.get("/moderation/export.csv")
+@login_required
+def export_csv():
+    """The moderator-labelled comments of the period as a training CSV download."""
+    session, args = db_session(), request.args
+    sites = _chosen_sites(visible_sites(session, _moderator()), args.get("site"))
+    try:
+        period = parse_period(args.get("since"), args.get("until"), now=utcnow())
+    except CalibrationError as exc:
+        return render_template("moderation/error.html", message=exc.message), 400
+    rows = export_rows(app_state().sessions, plan_export(session, sites, period))
+    return Response(
+        csv_lines(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{export_filename(sites, period)}"'},
+    )
+
+
+def _chosen_sites(sites: list[Site], raw: str | None) -> list[Site]:
+    """The site asked for (404 when it is not the moderator's), else all of theirs."""
+    if not raw:
+        return sites
+    chosen = [site for site in sites if str(site.id) == raw]
+    if not chosen:
+        abort(404)
+    return chosen
+
+
+def _what_if_period(preset: str, args: MultiDict[str, str]) -> Period:
+    now = utcnow()
+    if preset == "custom":
+        return parse_period(args.get("since"), args.get("until"), now=now)
+    return Period(now - timedelta(days=int(preset)), now)
+
+
+def _threshold_text(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"

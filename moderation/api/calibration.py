@@ -1,0 +1,252 @@
+"""Calibration from moderators' decisions over the API: the what-if replay and the CSV export.
+
+Both take ``site`` (a name; all of the moderator's sites when left out), ``since`` and
+``until`` (UTC, ISO 8601; the last 30 days when left out) and a moderator token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from flask import Response, request
+from sqlalchemy import select
+
+from moderation.api import api_v1
+from moderation.api.errors import ApiError
+from moderation.api.moderation import authenticated_moderator
+from moderation.app_state import app_state, db_session
+from moderation.db import utcnow
+from moderation.models import Moderator, Site
+from moderation.policy import LABELS
+from moderation.services.calibration import (
+    CalibrationError,
+    Period,
+    SiteWhatIf,
+    Tally,
+    WhatIf,
+    csv_lines,
+    export_filename,
+    export_rows,
+    parse_period,
+    parse_thresholds,
+    plan_export,
+    what_if,
+)
+from moderation.services.moderation import Scope, in_scope
+from moderation.services.moderators import visible_sites
+
+_PERIOD_ARGS = ("site", "since", "until")
+
+
+@api_v1.get("/moderation/what-if")
+def moderation_what_if():
+    """Moderator decisions in the period replayed against proposed thresholds per label."""
+    moderator, scope = authenticated_moderator()
+    labels = [(k, v) for k, v in request.args.items(multi=True) if k not in _PERIOD_ARGS]
+    try:
+        proposed = parse_thresholds(labels)
+        period = _period()
+    except CalibrationError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.field) from None
+    sites = _sites(moderator, scope)
+    return what_if_body(what_if(db_session(), sites, period, proposed))
+
+
+@api_v1.get("/moderation/export.csv")
+def moderation_export():
+    """Moderator-labelled comments in the period as a training CSV, streamed."""
+    moderator, scope = authenticated_moderator()
+    try:
+        period = _period()
+    except CalibrationError as exc:
+        raise ApiError(400, exc.code, exc.message, exc.field) from None
+    sites = _sites(moderator, scope)
+    export = plan_export(db_session(), sites, period)
+    return _csv_response(export_rows(app_state().sessions, export), sites, period)
+
+
+def _csv_response(rows: Iterable[Sequence[str]], sites: list[Site], period: Period) -> Response:
+    """A streamed CSV download named after the site and period."""
+    return Response(
+        csv_lines(rows),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{export_filename(sites, period)}"'},
+    )
+
+
+def _period() -> Period:
+    return parse_period(request.args.get("since"), request.args.get("until"), now=utcnow())
+
+
+def _sites(moderator: Moderator, scope: Scope) -> list[Site]:
+    name = request.args.get("site")
+    if not name:
+        return visible_sites(db_session(), moderator)
+    query = select(Site).where(Site.name == name, in_scope(Site.id, scope))
+    site = db_session().scalars(query).one_or_none()
+    if site is None:
+        raise ApiError(404, "not_found", "no such site", "site")
+    return [site]
+
+
+# ------------------------------------------------------------------------------ shapes
+
+
+def what_if_body(result: WhatIf) -> dict[str, Any]:
+    """The replay as JSON: totals over the sites, then each site with its thresholds."""
+    return {
+        "period": {
+            "since": result.period.since.isoformat(),
+            "until": result.period.until.isoformat(),
+        },
+        "asked": result.asked,
+        "approved": result.approved,
+        "rejected": result.rejected,
+        "decided": result.decided,
+        "unscored": result.unscored,
+        "current": _tally(result.current),
+        "proposed": _tally(result.proposed),
+        "sites": [_site(site) for site in result.sites],
+    }
+
+
+def _site(site: SiteWhatIf) -> dict[str, Any]:
+    return {
+        "site": site.site,
+        "approved": site.approved,
+        "rejected": site.rejected,
+        "decided": site.decided,
+        "unscored": site.unscored,
+        "current": _tally(site.current) | {"thresholds": site.current_thresholds},
+        "proposed": _tally(site.proposed) | {"thresholds": site.proposed_thresholds},
+    }
+
+
+def _tally(tally: Tally) -> dict[str, int]:
+    return {"approved_held": tally.approved_held, "rejected_published": tally.rejected_published}
+
+
+# ------------------------------------------------------------------------------ OpenAPI
+
+
+def calibration_schemas() -> dict[str, Any]:
+    """Schemas of the calibration endpoints for the OpenAPI document."""
+    thresholds = {"type": "object", "additionalProperties": {"type": "number"}}
+    tally = {
+        "type": "object",
+        "properties": {
+            "approved_held": {
+                "type": "integer",
+                "description": "moderator approvals these thresholds would have held",
+            },
+            "rejected_published": {
+                "type": "integer",
+                "description": "moderator rejections these thresholds would have published",
+            },
+            "thresholds": thresholds,
+        },
+    }
+    counts = {
+        "approved": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "decided": {"type": "integer"},
+        "unscored": {
+            "type": "integer",
+            "description": "decided comments without scores, left out of the counts",
+        },
+        "current": {"$ref": "#/components/schemas/WhatIfTally"},
+        "proposed": {"$ref": "#/components/schemas/WhatIfTally"},
+    }
+    timestamp = {"type": "string", "format": "date-time"}
+    return {
+        "WhatIfTally": tally,
+        "WhatIf": {
+            "type": "object",
+            "properties": counts
+            | {
+                "period": {
+                    "type": "object",
+                    "properties": {"since": timestamp, "until": timestamp},
+                },
+                "asked": thresholds,
+                "sites": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": counts | {"site": {"type": "string"}},
+                    },
+                },
+            },
+        },
+    }
+
+
+def calibration_paths() -> dict[str, Any]:
+    """Paths of the calibration endpoints for the OpenAPI document."""
+    security = [{"moderatorToken": []}]
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    errors = {str(code): {"description": "error", "content": error} for code in (400, 401, 404)}
+    moment = "UTC, ISO 8601 date or date-time; a date alone for until includes that day"
+    period = [
+        {"name": "site", "in": "query", "schema": {"type": "string"}},
+        {"name": "since", "in": "query", "schema": {"type": "string"}, "description": moment},
+        {"name": "until", "in": "query", "schema": {"type": "string"}, "description": moment},
+    ]
+    thresholds = [
+        {
+            "name": label,
+            "in": "query",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1},
+            "description": f"proposed hold threshold for {label}; the site's current if left out",
+        }
+        for label in LABELS
+    ]
+    what_if_schema = {"$ref": "#/components/schemas/WhatIf"}
+    return {
+        "/api/v1/moderation/what-if": {
+            "get": {
+                "operationId": "moderationWhatIf",
+                "summary": "What proposed thresholds would have done with moderators' decisions.",
+                "description": (
+                    "Comments whose latest moderator decision falls in the period, replayed "
+                    "against the proposed hold threshold per label (any label at or above its "
+                    "threshold holds the comment): approvals that would have been held, "
+                    "rejections that would have been published, and the same at the current "
+                    "thresholds. Any other query parameter is an unknown label (400)."
+                ),
+                "security": security,
+                "parameters": period + thresholds,
+                "responses": {
+                    "200": {
+                        "description": "the counts",
+                        "content": {"application/json": {"schema": what_if_schema}},
+                    }
+                }
+                | errors,
+            }
+        },
+        "/api/v1/moderation/export.csv": {
+            "get": {
+                "operationId": "moderationExport",
+                "summary": "Moderator-labelled comments as a training CSV.",
+                "description": (
+                    "Columns id, text, label_toxic (1 rejected, 0 approved), severe_toxicity, "
+                    "obscene, threat, insult, identity_attack (empty), source "
+                    "(moderation:<site>), domain (news_comment), orig_label, license: the "
+                    "layout `moderation model build --train` and `moderation evaluate` read. "
+                    "The text is verbatim, with no guard against spreadsheet formulas: the "
+                    "file is for training, not for opening in a spreadsheet."
+                ),
+                "security": security,
+                "parameters": period,
+                "responses": {
+                    "200": {
+                        "description": "the CSV, streamed",
+                        "content": {"text/csv": {"schema": {"type": "string"}}},
+                    }
+                }
+                | errors,
+            }
+        },
+    }
