@@ -219,7 +219,7 @@ def naive_rate(model: str, texts: list[str], log: Path) -> float:
     producer.conf.update(task_serializer="json")
 
     def send(text: str) -> None:
-        producer.send_task("bench.naive_score", args=[text], queue=queue)
+        producer.send_task("bench.naive_score", args=[text], queue=queue, ignore_result=True)
 
     with running(command, env, log):
         for text in texts[:20]:

@@ -22,6 +22,7 @@ from moderation.db import make_engine, make_session_factory, unit_of_work
 from moderation.migrate import upgrade_database
 from moderation.models import Comment, Status
 from moderation.services.sites import create_site
+from moderation.tasks_client import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -109,7 +110,7 @@ def worker_command(settings: Settings, concurrency: int, app: str = "workers.app
         "--concurrency",
         str(concurrency),
         "--queues",
-        settings.task_queue,
+        worker_queues(settings),
         "--hostname",
         f"bench-{uuid.uuid4().hex[:6]}@localhost",
         "--without-gossip",

@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     _integrate_sites(app, settings)
     _register_workspace(app, settings)
     _register_ops(app, settings)
+    _register_compat(app)
     return app
 
 
@@ -77,6 +78,13 @@ def _register_workspace(app: Flask, settings: Settings) -> None:
     from moderation.web import init_web
 
     init_web(app, settings)
+
+
+def _register_compat(app: Flask) -> None:
+    """Perspective-, Coral- and OpenAI-compatible endpoints for sites moving from those."""
+    from moderation.compat import init_compat
+
+    init_compat(app)
 
 
 def _register_ops(app: Flask, settings: Settings) -> None:

@@ -250,6 +250,11 @@ def site_show(name: str) -> None:
         click.echo(f"publishable key: {site.publishable_key or '(none: run site publishable-key)'}")
         click.echo(f"allowed origins: {', '.join(site.allowed_origins or []) or '(none)'}")
         click.echo(f"webhook:         {site.webhook_url or '(none)'}")
+        coral = "(none)"
+        if site.coral_signing_secret:
+            kept = "kept" if site.coral_store_comments else "not kept"
+            coral = f"/coral/sites/{site.name}/moderation (comments {kept})"
+        click.echo(f"coral phase:     {coral}")
         click.echo(f"banned words:    {', '.join(rules.banned_words) or '(none)'}")
         click.echo(f"suspect words:   {', '.join(rules.suspect_words) or '(none)'}")
         click.echo(f"length:          {rules.min_length}-{rules.max_length} characters")
@@ -363,6 +368,37 @@ def site_webhook(name: str, url: str | None, rotate_secret: bool, disable: bool)
         return
     click.echo(f"events for {name!r} go to {target}; the signing secret, as the last line:")
     click.echo(secret)
+
+
+@site_group.command("coral")
+@click.argument("name")
+@click.option(
+    "--secret",
+    help="The phase's signing secret from Coral's admin (asked for, hidden, when omitted).",
+)
+@click.option(
+    "--store/--no-store",
+    default=None,
+    help="Keep Coral's comments in our queue for our moderators (default: keep).",
+)
+@click.option("--disable", is_flag=True, help="Forget the secret: Coral's requests are refused.")
+def site_coral(name: str, secret: str | None, store: bool | None, disable: bool) -> None:
+    """Accept Coral's external moderation phase at /coral/sites/NAME/moderation."""
+    from moderation.services.coral import configure_coral
+
+    if not disable and secret is None:
+        secret = click.prompt("Coral signing secret", hide_input=True)
+    with _site_unit_of_work(name) as (session, site):
+        try:
+            configure_coral(session, site, None if disable else secret, store=store)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        kept = site.coral_store_comments
+    if disable:
+        click.echo(f"Coral moderation for {name!r} disabled")
+        return
+    click.echo(f"Coral moderation for {name!r}: POST /coral/sites/{name}/moderation")
+    click.echo(f"comments kept in our queue: {'yes' if kept else 'no'}")
 
 
 @main.group("webhooks")

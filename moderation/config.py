@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     scoring_batch_wait: float = Field(0.05, gt=0, le=10)
     pending_resend_after: float = Field(120.0, gt=0)
     sweep_interval: float = Field(30.0, gt=0)
+    # Seconds the compatible APIs (Perspective, Coral, OpenAI) wait for a worker to score a
+    # text before answering as each protocol expects when a service is slow.
+    sync_timeout: float = Field(2.0, gt=0, le=30)
     # Rate-limit counters; the broker's Redis when unset.
     ratelimit_storage_url: str | None = None
     ratelimit_enabled: bool = True

@@ -21,6 +21,7 @@ from sqlalchemy import (
     false,
     func,
     literal_column,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -66,6 +67,10 @@ class Site(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    # Coral's signing secret for our external moderation phase (Coral issues it).
+    coral_signing_secret: Mapped[str | None] = mapped_column(String(200))
+    # Whether comments Coral sends are also kept in our queue for our moderators.
+    coral_store_comments: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Article(Base):

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from kombu import Queue
 
 from moderation.config import Settings
 
 SCORE_COMMENTS = "moderation.score_comments"
 RESCORE_COMMENTS = "moderation.rescore_comments"
 SWEEP_PENDING = "moderation.sweep_pending"
+SCORE_TEXTS = "moderation.score_texts"
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +33,15 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "visibility_timeout": settings.visibility_timeout,
             "socket_connect_timeout": 2,
             "socket_timeout": 5,
+            "queue_order_strategy": "priority",
         },
         "task_serializer": "json",
         "accept_content": ["json"],
-        "result_backend": None,
+        # Only the synchronous scoring task keeps a result (see ``TaskQueue.score_now``);
+        # results live in the broker's Redis for a minute.
+        "result_backend": settings.broker_url,
+        "result_expires": 60,
+        "result_backend_transport_options": {"socket_connect_timeout": 2, "socket_timeout": 5},
         "task_ignore_result": True,
         "task_default_queue": settings.task_queue,
         "task_acks_late": True,
@@ -40,10 +51,39 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 2 * settings.scoring_batch_size,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
+        # Workers take from the synchronous queue first (see ``sync_queue``).
+        "task_queues": [Queue(sync_queue(settings)), Queue(settings.task_queue)],
         "task_send_sent_event": False,
         "timezone": "UTC",
         "enable_utc": True,
     }
+
+
+def sync_queue(settings: Settings) -> str:
+    """The queue of requests someone is waiting on; workers serve it before the backlog."""
+    return f"{settings.task_queue}.sync"
+
+
+def worker_queues(settings: Settings) -> str:
+    """The ``--queues`` of a worker that serves both, the synchronous queue first."""
+    return f"{sync_queue(settings)},{settings.task_queue}"
+
+
+class ScoringUnavailable(RuntimeError):
+    """No worker scored the texts in time, or the broker could not be reached."""
+
+
+@dataclass(frozen=True)
+class TextScores:
+    """What a worker answered for texts scored on request, in the order they were sent.
+
+    ``spans`` holds, per text, the sentences as ``{"begin", "end", "scores"}`` when asked for.
+    """
+
+    model_name: str
+    model_version: str
+    scores: list[dict[str, float]]
+    spans: list[list[dict[str, Any]]] | None = None
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:
@@ -96,9 +136,80 @@ class TaskQueue:
                 args=[list(comment_ids)],
                 queue=self._settings.task_queue,
                 retry=False,
+                # Nobody waits for it; without this the result backend would subscribe.
+                ignore_result=True,
             )
         except Exception:
             self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
             log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
             return False
         return True
+
+    def score_now(
+        self, texts: Sequence[str], *, spans: bool = False, timeout: float | None = None
+    ) -> TextScores:
+        """Have a worker score these texts and wait for the answer; the model never loads here.
+
+        The request goes to the synchronous queue, which workers take before the backlog,
+        and expires when nobody would read its answer any more. Raises
+        ``ScoringUnavailable`` on timeout or when the broker cannot be reached.
+        """
+        timeout = self._settings.sync_timeout if timeout is None else timeout
+        if time.monotonic() < self._skip_until:
+            raise ScoringUnavailable("the broker is unavailable")
+        try:
+            result = self.celery.send_task(
+                SCORE_TEXTS,
+                args=[list(texts), spans],
+                # Workers log and broadcast (task events) this instead of the texts.
+                argsrepr=f"[<{len(texts)} text(s)>, {spans!r}]",
+                queue=sync_queue(self._settings),
+                expires=timeout,
+                retry=False,
+            )
+        except Exception as exc:
+            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
+            log.warning("broker unavailable for a synchronous request: %r", exc)
+            raise ScoringUnavailable("the broker is unavailable") from exc
+        try:
+            answer = result.get(timeout=timeout, propagate=True)
+        except CeleryTimeoutError:
+            raise ScoringUnavailable(f"no worker answered within {timeout:g}s") from None
+        except Exception as exc:
+            raise ScoringUnavailable(f"scoring failed: {exc!r}") from exc
+        finally:
+            # Deletes the answer and stops listening for it while the connection is open.
+            with contextlib.suppress(Exception):
+                result.forget()
+            with contextlib.suppress(Exception):
+                result.backend.remove_pending_result(result)
+            if threading.current_thread() is not threading.main_thread():
+                self._release_thread_backend()
+            # Else the result's __del__ unsubscribes again, reconnecting a released backend.
+            result.backend = None
+        return TextScores(**answer)
+
+    def _release_thread_backend(self) -> None:
+        """Close this thread's result connections.
+
+        Celery keeps one Redis result backend per thread. A gunicorn sync worker serves
+        every request on its main thread and reuses it; a threaded server starts a thread
+        per request, whose connections would otherwise stay open until garbage collection.
+        """
+        backend = self.celery._backend
+        if backend is None:
+            return
+        with contextlib.suppress(Exception):
+            consumer = getattr(backend, "result_consumer", None)
+            if consumer is not None:
+                consumer.stop()
+            backend.client.connection_pool.disconnect()
+
+    def close(self) -> None:
+        """Close the broker and result connections this queue opened (tests, scripts)."""
+        if self._celery is None:
+            return
+        self._release_thread_backend()
+        # Broker connections stay in kombu's pool, which every app on this URL shares.
+        self._celery.close()
+        self._celery = None

@@ -115,6 +115,17 @@ def worker(settings, model_dir, tmp_path_factory) -> Iterator[WorkerProcess]:
     process.stop()
 
 
+@pytest.fixture(scope="session")
+def warm_worker(worker, settings) -> WorkerProcess:
+    """The worker once its model has loaded, for tests that wait on it with a short timeout."""
+    queue = TaskQueue(settings)
+    try:
+        queue.score_now(["warming up"], timeout=300)
+    finally:
+        queue.close()
+    return worker
+
+
 @pytest.fixture
 def live_server(app, sessions) -> Iterator[LiveServer]:
     """The app over real HTTP."""

@@ -24,6 +24,7 @@ from moderation import create_app
 from moderation.config import Settings, load_settings
 from moderation.db import make_session_factory
 from moderation.models import Article, AuditEvent, Comment, CommentScore, Moderator, Site
+from moderation.tasks_client import worker_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
@@ -142,7 +143,7 @@ class WorkerProcess:
             "--hostname",
             self.name,
             "--queues",
-            settings.task_queue,
+            worker_queues(settings),
             "--without-gossip",
             "--without-mingle",
         ]

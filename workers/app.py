@@ -29,6 +29,7 @@ def _fresh_connections_after_fork(**_kwargs: object) -> None:
     from workers.runtime import runtime
 
     runtime.after_fork()
+    runtime.warm_up_in_background()
 
 
 @celeryd_after_setup.connect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,6 +43,17 @@ class WorkerRuntime:
         if self.settings.model_threads is not None:
             return self.settings.model_threads
         return max(1, (os.cpu_count() or 1) // max(1, self.pool_size))
+
+    def warm_up_in_background(self) -> None:
+        """Load the model in a thread, so the first request someone waits for is not slow.
+
+        Not in the pool process's start-up itself: Celery gives a new child a few seconds
+        to report, and loading takes longer on a busy machine. A task that arrives first
+        waits for the same load (the scorer loads once, under a lock).
+        """
+        warm = getattr(self.scorer, "warm_up", None)
+        if warm is not None:
+            threading.Thread(target=warm, name="model-warm-up", daemon=True).start()
 
     def after_fork(self) -> None:
         """Drop connections inherited from the parent without closing them under it."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import Task
 from celery_batches import Batches, SimpleRequest
 
 from moderation.db import unit_of_work
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
-from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SWEEP_PENDING
+from moderation.services.text_scoring import score_texts as score_texts_now
+from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SCORE_TEXTS, SWEEP_PENDING
 from workers.app import app, settings
 from workers.runtime import runtime
 
@@ -61,6 +63,16 @@ def _retry_later(comment_ids: list[int], attempt: int) -> None:
     rescore_comments.apply_async(
         args=[comment_ids, attempt], countdown=delay, queue=settings.task_queue
     )
+
+
+@app.task(name=SCORE_TEXTS, ignore_result=False, acks_late=False)
+def score_texts(texts: list[str], spans: bool = False) -> dict[str, Any]:
+    """Score texts someone is waiting for (the compatible APIs); nothing is stored.
+
+    Acknowledged on receipt: a request whose worker died is not worth redelivering after
+    its caller has given up, and the message expires with the caller's timeout anyway.
+    """
+    return score_texts_now(runtime.scorer, texts, spans=spans)
 
 
 @app.task(name=SWEEP_PENDING)

@@ -160,6 +160,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "siteKey": {"type": "http", "scheme": "bearer"},
                 "moderatorToken": {"type": "http", "scheme": "bearer"},
+                **_compat_security_schemes(),
             },
             "schemas": {
                 "CommentSubmission": submission,
@@ -178,10 +179,13 @@ def openapi_document() -> dict[str, Any]:
                 "Error": _error_schema(),
                 **_integration_schemas(),
                 **_moderation_schemas(),
+                **_compat_schemas(),
             },
         },
         "security": [{"siteKey": []}],
-        "paths": _with_unroutable_404(_paths() | _integration_paths() | _moderation_paths()),
+        "paths": _with_unroutable_404(
+            _paths() | _integration_paths() | _moderation_paths() | _compat_paths()
+        ),
         "webhooks": _webhook_events(),
     }
 
@@ -471,12 +475,35 @@ def _webhook_events() -> dict[str, Any]:
 
 
 def _moderation_schemas() -> dict[str, Any]:
+    from moderation.api.calibration import calibration_schemas
     from moderation.api.moderation import moderation_schemas
 
-    return moderation_schemas()
+    return moderation_schemas() | calibration_schemas()
 
 
 def _moderation_paths() -> dict[str, Any]:
+    from moderation.api.calibration import calibration_paths
     from moderation.api.moderation import moderation_paths
 
-    return moderation_paths()
+    return moderation_paths() | calibration_paths()
+
+
+# --- Compatible APIs: the protocols of the services sites move from -------------------------
+
+
+def _compat_security_schemes() -> dict[str, Any]:
+    from moderation.compat.perspective_openapi import perspective_security_schemes
+
+    return perspective_security_schemes()
+
+
+def _compat_schemas() -> dict[str, Any]:
+    from moderation.compat.perspective_openapi import perspective_schemas
+
+    return perspective_schemas()
+
+
+def _compat_paths() -> dict[str, Any]:
+    from moderation.compat.perspective_openapi import perspective_paths
+
+    return perspective_paths()

@@ -158,6 +158,8 @@ def _reader_key() -> str:
 
 def _secret_key_or_ip() -> str:
     _scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    # Perspective's clients send the key as a query parameter.
+    key = key or request.args.get("key", "")
     if not key.strip():
         return "ip:" + client_ip()
     return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]

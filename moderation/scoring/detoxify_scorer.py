@@ -103,6 +103,13 @@ class DetoxifyScorer:
         observe_scoring(self.model_name, self.model_version, passes)
         return results
 
+    def warm_up(self) -> None:
+        """Load the model now rather than on the first batch; errors wait for that batch."""
+        try:
+            self._loaded()
+        except Exception:  # the first score_batch raises it again, where it is handled
+            return
+
     def _loaded(self) -> Detoxify:
         if self._detoxify is None:
             with self._lock:

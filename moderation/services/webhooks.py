@@ -213,7 +213,11 @@ class TaskDispatch:
             celery = self._celery_factory()
             for delivery_id in delivery_ids:
                 celery.send_task(
-                    DELIVER_WEBHOOK, args=[delivery_id], queue=self._queue, retry=False
+                    DELIVER_WEBHOOK,
+                    args=[delivery_id],
+                    queue=self._queue,
+                    retry=False,
+                    ignore_result=True,
                 )
         except Exception:
             # The outbox rows are committed; the sweep sends them once the broker is back.

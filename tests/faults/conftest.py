@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from moderation.tasks_client import worker_queues
 from tests.support import ROOT, PrivateRedis, worker_environment
 
 
@@ -70,7 +71,7 @@ def worker_args(settings, name: str) -> list[str]:
         "--hostname",
         name,
         "--queues",
-        settings.task_queue,
+        worker_queues(settings),
         "--without-gossip",
         "--without-mingle",
     ]

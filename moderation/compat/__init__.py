@@ -1,0 +1,23 @@
+"""APIs that answer the requests sites already send elsewhere: Perspective, Coral, OpenAI.
+
+Each protocol is a blueprint of its own, at the paths its clients expect. They answer
+synchronously, but scoring still happens in the workers (``TaskQueue.score_now``).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_compat(app: Flask) -> None:
+    """Register every compatible API on the app."""
+    from moderation.api.public import limit_per_site_key
+    from moderation.compat import coral, openai_moderations, perspective
+
+    for protocol in (perspective, coral, openai_moderations):
+        limit_per_site_key(protocol.blueprint)
+        app.register_blueprint(protocol.blueprint)
+        # Errors Flask raises itself (404, 405, 413, 429) in the protocol's own shape.
+        init_app = getattr(protocol, "init_app", None)
+        if init_app is not None:
+            init_app(app)

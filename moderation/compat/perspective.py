@@ -1,0 +1,98 @@
+"""A Perspective-compatible API: ``POST /v1alpha1/comments:analyze?key=SITE_KEY``.
+
+Sites that call Google's Perspective (Comment Analyzer) API switch by changing its host, or
+for Google's client libraries the discovery URL, served at ``/$discovery/rest``. The site's
+secret key goes where Perspective's key went. Requests, responses and errors have
+Perspective's shapes; the scores come from our model, computed by a worker while the request
+waits (``TaskQueue.score_now``). Nothing about the comment is stored or logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
+
+from moderation.api.errors import register_error_shape
+from moderation.app_state import app_state, db_session
+from moderation.compat.perspective_analysis import (
+    analyze_response,
+    parse_analyze_request,
+    scorable_attributes,
+)
+from moderation.compat.perspective_discovery import (
+    ANALYZE_PATH,
+    DISCOVERY_PATH,
+    VERSION,
+    discovery_document,
+)
+from moderation.compat.perspective_errors import (
+    PerspectiveError,
+    invalid_field,
+    invalid_key,
+    missing_key,
+    not_found,
+    render_error,
+    unavailable,
+)
+from moderation.services.sites import site_for_api_key
+from moderation.tasks_client import ScoringUnavailable
+
+blueprint = Blueprint("compat_perspective", __name__)
+API_PREFIX = f"/{VERSION}/"
+DISCOVERY_PREFIX = "/$discovery/"
+
+log = logging.getLogger(__name__)
+
+
+@blueprint.record_once
+def _google_error_shape(state: BlueprintSetupState) -> None:
+    # 404, 405, 413, 429 and 5xx answered outside the views still reach clients in the
+    # shape they parse.
+    for prefix in (API_PREFIX, DISCOVERY_PREFIX):
+        register_error_shape(state.app, prefix, render_error)
+
+
+@blueprint.errorhandler(PerspectiveError)
+def _perspective_error(exc: PerspectiveError) -> Response:
+    return exc.response()
+
+
+@blueprint.post(f"/{ANALYZE_PATH}")
+def analyze():
+    """Score a comment for the requested attributes, as Perspective's AnalyzeComment does."""
+    _require_site_key()
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise invalid_field(None, "Invalid JSON payload received.")
+    analysis = parse_analyze_request(body)
+    attributes = scorable_attributes(analysis)
+    scored = None
+    if attributes:
+        try:
+            scored = app_state().tasks.score_now([analysis.text], spans=analysis.span_annotations)
+        except ScoringUnavailable as exc:
+            # A worker's error message may quote the text; only its type is logged.
+            reason = str(exc) if exc.__cause__ is None else type(exc.__cause__).__name__
+            log.warning("perspective-compatible scoring unavailable: %s", reason)
+            raise unavailable() from None
+    return analyze_response(analysis, attributes, scored)
+
+
+@blueprint.get(f"/{DISCOVERY_PATH}")
+def discovery():
+    """The discovery document Google's client libraries build the API from."""
+    if request.args.get("version", VERSION) != VERSION:
+        raise not_found()
+    # url_root follows the proxy's scheme (MODERATION_TRUSTED_PROXIES) and any mount point.
+    return discovery_document(request.url_root)
+
+
+def _require_site_key() -> None:
+    """A 403 without ``?key=``, a 400 for a key that is not a site's secret key."""
+    key = request.args.get("key", "").strip()
+    if not key:
+        raise missing_key()
+    if site_for_api_key(db_session(), key) is None:
+        raise invalid_key()

@@ -1,0 +1,234 @@
+"""Perspective's AnalyzeComment: reading its request and writing its response, as pure functions.
+
+The attributes map onto the model's labels; our model is English only. Span offsets are
+answered in UTF-16 code units, as Perspective documents them, so that JavaScript clients can
+slice the text they sent with them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from moderation.compat.perspective_errors import (
+    analyzer_error,
+    attribute_not_supported,
+    invalid_field,
+)
+from moderation.schemas import MAX_TEXT_LENGTH
+from moderation.tasks_client import TextScores
+
+# Perspective's attribute names and the model labels that score them. SEXUALLY_EXPLICIT is
+# scored only by models that have the label (Detoxify's ``unbiased``).
+ATTRIBUTES = {
+    "TOXICITY": "toxicity",
+    "SEVERE_TOXICITY": "severe_toxicity",
+    "IDENTITY_ATTACK": "identity_attack",
+    "INSULT": "insult",
+    "PROFANITY": "obscene",
+    "THREAT": "threat",
+    "SEXUALLY_EXPLICIT": "sexual_explicit",
+}
+SCORE_TYPES = ("PROBABILITY", "SCORE_TYPE_UNSPECIFIED")
+TEXT_TYPES = ("PLAIN_TEXT", "TEXT_TYPE_UNSPECIFIED")
+LANGUAGE = "en"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One requested attribute: its name, the model label scoring it, its threshold."""
+
+    name: str
+    label: str | None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True)
+class AnalyzeRequest:
+    """What an AnalyzeComment request asks for; the fields we accept and ignore are left out."""
+
+    text: str
+    attributes: tuple[Attribute, ...]
+    languages: tuple[str, ...] = ()
+    span_annotations: bool = False
+    drop_unsupported: bool = False
+    client_token: str | None = None
+
+
+def parse_analyze_request(body: Any) -> AnalyzeRequest:
+    """The request, or the PerspectiveError (400) that says what is wrong with it."""
+    if not isinstance(body, dict):
+        raise invalid_field(None, "Invalid JSON payload received. Expected a JSON object.")
+    _check_ignored_fields(body)
+    return AnalyzeRequest(
+        text=_comment_text(body.get("comment")),
+        attributes=_attributes(body.get("requestedAttributes")),
+        languages=tuple(_string_list(body, "languages")),
+        span_annotations=_flag(body, "spanAnnotations"),
+        drop_unsupported=_flag(body, "dropUnsupportedAttributes"),
+        client_token=_optional_string(body, "clientToken"),
+    )
+
+
+def _check_ignored_fields(body: dict[str, Any]) -> None:
+    """Fields accepted for compatibility and ignored: nothing is ever stored, so
+    ``doNotStore`` always holds, and the model reads neither context nor community."""
+    _flag(body, "doNotStore")
+    for name in ("sessionId", "communityId"):
+        _optional_string(body, name)
+    if body.get("context") is not None and not isinstance(body["context"], dict):
+        raise invalid_field("context", "Expected an object.")
+
+
+def _comment_text(comment: Any) -> str:
+    if comment is None:
+        comment = {}
+    if not isinstance(comment, dict):
+        raise invalid_field("comment", "Expected an object with a text.")
+    text = comment.get("text", "")
+    if not isinstance(text, str):
+        raise invalid_field("comment.text", "Expected a string.")
+    text_type = comment.get("type", "PLAIN_TEXT")
+    if text_type not in TEXT_TYPES:
+        raise invalid_field("comment.type", "Only PLAIN_TEXT comments are supported.")
+    if not text.strip():
+        raise analyzer_error("Comment must be non-empty.", "COMMENT_EMPTY")
+    if len(text) > MAX_TEXT_LENGTH:
+        message = f"Comment text too long: at most {MAX_TEXT_LENGTH} characters are accepted."
+        raise analyzer_error(message, "COMMENT_TOO_LONG")
+    if _LONE_SURROGATE.search(text):
+        raise invalid_field("comment.text", "Contains unpaired surrogate characters.")
+    return text
+
+
+def _attributes(requested: Any) -> tuple[Attribute, ...]:
+    if requested is None or requested == {}:
+        raise invalid_field("requestedAttributes", "At least one attribute must be requested.")
+    if not isinstance(requested, dict):
+        raise invalid_field("requestedAttributes", "Expected an object of attribute names.")
+    return tuple(_attribute(name, parameters) for name, parameters in requested.items())
+
+
+def _attribute(name: str, parameters: Any) -> Attribute:
+    field = f"requestedAttributes[{name}]"
+    parameters = {} if parameters is None else parameters
+    if not isinstance(parameters, dict):
+        raise invalid_field(field, "Expected an object of attribute parameters.")
+    score_type = parameters.get("scoreType", "PROBABILITY")
+    if score_type not in SCORE_TYPES:
+        raise invalid_field(f"{field}.scoreType", "Only PROBABILITY scores are available.")
+    threshold = parameters.get("scoreThreshold")
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int | float)
+    ):
+        raise invalid_field(f"{field}.scoreThreshold", "Expected a number.")
+    return Attribute(name, ATTRIBUTES.get(name), None if threshold is None else float(threshold))
+
+
+def _string_list(body: dict[str, Any], name: str) -> list[str]:
+    value = body.get(name)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid_field(name, "Expected a list of strings.")
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise invalid_field(name, "Expected true or false.")
+    return bool(value)
+
+
+def _optional_string(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid_field(name, "Expected a string.")
+    return value
+
+
+# --- What gets scored ------------------------------------------------------------------------
+
+
+def answered_languages(request: AnalyzeRequest) -> list[str]:
+    """The request's languages as Perspective echoes them: as sent, or the one detected."""
+    return list(request.languages) or [LANGUAGE]
+
+
+def is_english(language: str) -> bool:
+    """True for ``en`` and its regional forms (``en-GB``, ``en_US``), in any case."""
+    return re.split("[-_]", language.strip().lower(), maxsplit=1)[0] == LANGUAGE
+
+
+def scorable_attributes(request: AnalyzeRequest) -> list[Attribute]:
+    """The attributes to score; unknown ones, or any when the text is not English, are an
+    error, or dropped with ``dropUnsupportedAttributes``."""
+    english = not request.languages or any(is_english(lang) for lang in request.languages)
+    wanted = []
+    for attribute in request.attributes:
+        if english and attribute.label is not None:
+            wanted.append(attribute)
+        elif not request.drop_unsupported:
+            raise attribute_not_supported(attribute.name, answered_languages(request))
+    return wanted
+
+
+def analyze_response(
+    request: AnalyzeRequest, attributes: list[Attribute], scored: TextScores | None
+) -> dict[str, Any]:
+    """The AnalyzeCommentResponse for the scores of the request's text.
+
+    An attribute the model has no label for is an error (or dropped); one whose summary
+    score is under its threshold is left out, as are span scores under it.
+    """
+    scores: dict[str, dict[str, Any]] = {}
+    for attribute in attributes:
+        summary = scored.scores[0].get(attribute.label or "") if scored else None
+        if summary is None:
+            if request.drop_unsupported:
+                continue
+            raise attribute_not_supported(attribute.name, answered_languages(request))
+        if not _kept(summary, attribute):
+            continue
+        scores[attribute.name] = {"summaryScore": _score(summary)}
+        if request.span_annotations and scored is not None:
+            scores[attribute.name]["spanScores"] = _span_scores(request.text, scored, attribute)
+    response: dict[str, Any] = {
+        "attributeScores": scores,
+        "languages": answered_languages(request),
+        "detectedLanguages": [LANGUAGE],
+    }
+    if request.client_token is not None:
+        response["clientToken"] = request.client_token
+    return response
+
+
+def _kept(value: float, attribute: Attribute) -> bool:
+    return attribute.threshold is None or value >= attribute.threshold
+
+
+def _score(value: float) -> dict[str, Any]:
+    return {"value": value, "type": "PROBABILITY"}
+
+
+def _span_scores(text: str, scored: TextScores, attribute: Attribute) -> list[dict[str, Any]]:
+    offsets = utf16_offsets(text)
+    spans = []
+    for span in (scored.spans or [[]])[0]:
+        value = span["scores"].get(attribute.label)
+        if value is None or not _kept(value, attribute):
+            continue
+        begin, end = (offsets[min(max(span[key], 0), len(text))] for key in ("begin", "end"))
+        spans.append({"begin": begin, "end": end, "score": _score(value)})
+    return spans
+
+
+def utf16_offsets(text: str) -> list[int]:
+    """Where each code point of ``text`` starts in UTF-16 code units, and where it ends."""
+    offsets = [0]
+    for char in text:
+        offsets.append(offsets[-1] + (2 if ord(char) > 0xFFFF else 1))
+    return offsets

@@ -1,0 +1,253 @@
+"""The discovery document of the Perspective-compatible API (``commentanalyzer`` v1alpha1).
+
+Google's client libraries build their ``comments().analyze()`` from it, so pointing
+``discoveryServiceUrl`` at this service is all a Python client changes. The schemas are
+written once here; the OpenAPI document derives its own from them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from moderation.compat.perspective_analysis import ATTRIBUTES
+from moderation.schemas import MAX_TEXT_LENGTH
+
+SERVICE = "commentanalyzer"
+VERSION = "v1alpha1"
+ANALYZE_PATH = f"{VERSION}/comments:analyze"
+DISCOVERY_PATH = "$discovery/rest"
+STORAGE_NOTE = (
+    "Nothing about the comment is stored, whatever doNotStore says: a worker scores the "
+    "text and forgets it, and the request log records only the method, path, status and "
+    "duration (never the body or the key)."
+)
+ANALYZE_DESCRIPTION = (
+    "Analyzes the provided text and returns scores for requested attributes: "
+    + ", ".join(ATTRIBUTES)
+    + ". English only. "
+    + STORAGE_NOTE
+)
+
+_SCORE_TYPE = {
+    "type": "string",
+    "enum": ["SCORE_TYPE_UNSPECIFIED", "PROBABILITY"],
+    "description": "Only PROBABILITY scores, in [0, 1], are available.",
+}
+
+
+def _text_entry() -> dict[str, Any]:
+    return {
+        "id": "TextEntry",
+        "type": "object",
+        "description": "Represents a body of text.",
+        "properties": {
+            "text": {
+                "type": "string",
+                "description": f"UTF-8 text, at most {MAX_TEXT_LENGTH} characters.",
+            },
+            "type": {
+                "type": "string",
+                "enum": ["TEXT_TYPE_UNSPECIFIED", "PLAIN_TEXT"],
+                "description": "Type of the text field; only PLAIN_TEXT is supported.",
+            },
+        },
+    }
+
+
+def _request_schemas() -> dict[str, Any]:
+    attribute_names = ", ".join(ATTRIBUTES)
+    return {
+        "AnalyzeCommentRequest": {
+            "id": "AnalyzeCommentRequest",
+            "type": "object",
+            "description": "The comment analysis request message.",
+            "properties": {
+                "comment": {"$ref": "TextEntry", "description": "The comment to analyze."},
+                "requestedAttributes": {
+                    "type": "object",
+                    "additionalProperties": {"$ref": "AttributeParameters"},
+                    "description": f"The attributes to score, by name: {attribute_names}.",
+                },
+                "languages": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": 'The comment\'s languages; only English ("en") is supported.',
+                },
+                "doNotStore": {"type": "boolean", "description": STORAGE_NOTE},
+                "spanAnnotations": {
+                    "type": "boolean",
+                    "description": "Also return a score for each sentence.",
+                },
+                "dropUnsupportedAttributes": {
+                    "type": "boolean",
+                    "description": "Leave out attributes that cannot be scored, not an error.",
+                },
+                "clientToken": {
+                    "type": "string",
+                    "description": "Opaque token echoed in the response.",
+                },
+                "context": {"$ref": "Context", "description": "Accepted and ignored."},
+                "sessionId": {"type": "string", "description": "Accepted and ignored."},
+                "communityId": {"type": "string", "description": "Accepted and ignored."},
+            },
+        },
+        "AttributeParameters": {
+            "id": "AttributeParameters",
+            "type": "object",
+            "description": "Configurable parameters for attribute scoring.",
+            "properties": {
+                "scoreType": _SCORE_TYPE,
+                "scoreThreshold": {
+                    "type": "number",
+                    "format": "float",
+                    "description": "Scores below this threshold are not returned.",
+                },
+            },
+        },
+        "TextEntry": _text_entry(),
+        "Context": {
+            "id": "Context",
+            "type": "object",
+            "description": "What the comment refers to; accepted and ignored.",
+            "properties": {
+                "entries": {"type": "array", "items": {"$ref": "TextEntry"}},
+                "articleAndParentComment": {"$ref": "ArticleAndParentComment"},
+            },
+        },
+        "ArticleAndParentComment": {
+            "id": "ArticleAndParentComment",
+            "type": "object",
+            "properties": {
+                "article": {"$ref": "TextEntry"},
+                "parentComment": {"$ref": "TextEntry"},
+            },
+        },
+    }
+
+
+def _response_schemas() -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    return {
+        "AnalyzeCommentResponse": {
+            "id": "AnalyzeCommentResponse",
+            "type": "object",
+            "description": "The comment analysis response message.",
+            "properties": {
+                "attributeScores": {
+                    "type": "object",
+                    "additionalProperties": {"$ref": "AttributeScores"},
+                    "description": "Scores by requested attribute name.",
+                },
+                "languages": strings | {"description": "The request's languages."},
+                "detectedLanguages": strings | {"description": "Always English."},
+                "clientToken": {
+                    "type": "string",
+                    "description": "The request's clientToken.",
+                },
+            },
+        },
+        "AttributeScores": {
+            "id": "AttributeScores",
+            "type": "object",
+            "properties": {
+                "summaryScore": {"$ref": "Score", "description": "The whole comment's score."},
+                "spanScores": {
+                    "type": "array",
+                    "items": {"$ref": "SpanScore"},
+                    "description": "A score per sentence, with spanAnnotations.",
+                },
+            },
+        },
+        "SpanScore": {
+            "id": "SpanScore",
+            "type": "object",
+            "properties": {
+                "begin": {
+                    "type": "integer",
+                    "format": "int32",
+                    "description": "Start of the sentence, in UTF-16 code units.",
+                },
+                "end": {
+                    "type": "integer",
+                    "format": "int32",
+                    "description": "End of the sentence (exclusive), in UTF-16 code units.",
+                },
+                "score": {"$ref": "Score"},
+            },
+        },
+        "Score": {
+            "id": "Score",
+            "type": "object",
+            "properties": {
+                "value": {"type": "number", "format": "float"},
+                "type": {"type": "string", "enum": ["PROBABILITY"]},
+            },
+        },
+    }
+
+
+@cache
+def schemas() -> dict[str, Any]:
+    """Every schema of the API, in discovery format (``$ref`` by schema id)."""
+    return _request_schemas() | _response_schemas()
+
+
+def _parameters() -> dict[str, Any]:
+    return {
+        "key": {
+            "type": "string",
+            "location": "query",
+            "description": "The site's API key (msk_...).",
+        },
+        "alt": {
+            "type": "string",
+            "location": "query",
+            "default": "json",
+            "enum": ["json"],
+            "description": "Data format for the response; always JSON.",
+        },
+        "prettyPrint": {
+            "type": "boolean",
+            "location": "query",
+            "default": "true",
+            "description": "Accepted and ignored.",
+        },
+    }
+
+
+def _resources() -> dict[str, Any]:
+    analyze = {
+        "id": f"{SERVICE}.comments.analyze",
+        "path": ANALYZE_PATH,
+        "flatPath": ANALYZE_PATH,
+        "httpMethod": "POST",
+        "description": ANALYZE_DESCRIPTION,
+        "parameters": {},
+        "parameterOrder": [],
+        "request": {"$ref": "AnalyzeCommentRequest"},
+        "response": {"$ref": "AnalyzeCommentResponse"},
+    }
+    return {"comments": {"methods": {"analyze": analyze}}}
+
+
+def discovery_document(root_url: str) -> dict[str, Any]:
+    """The ``discovery#restDescription`` of this API served at ``root_url`` (ends in /)."""
+    return {
+        "kind": "discovery#restDescription",
+        "discoveryVersion": "v1",
+        "id": f"{SERVICE}:{VERSION}",
+        "name": SERVICE,
+        "version": VERSION,
+        "title": "Comment moderation: Perspective-compatible API",
+        "description": "Scores comments as Perspective's Comment Analyzer API does. "
+        + STORAGE_NOTE,
+        "protocol": "rest",
+        "rootUrl": root_url,
+        "servicePath": "",
+        "basePath": "",
+        "baseUrl": root_url,
+        "parameters": _parameters(),
+        "resources": _resources(),
+        "schemas": schemas(),
+    }
