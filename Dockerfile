@@ -17,4 +17,4 @@ USER moderation
 
 ENV MODERATION_MODEL=/models/minilm-seed
 EXPOSE 8000
-CMD ["gunicorn", "moderation.wsgi:app", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "--config", "python:moderation.gunicorn_conf", "moderation.wsgi:app", "--bind", "0.0.0.0:8000", "--workers", "2"]

@@ -225,12 +225,15 @@ def _site_unit_of_work(name: str) -> Iterator[tuple[Any, Any]]:
     from moderation.db import make_engine, make_session_factory, unit_of_work
     from moderation.services.sites import site_by_name
 
-    sessions = make_session_factory(make_engine(_settings().database_url))
-    with unit_of_work(sessions) as session:
-        site = site_by_name(session, name)
-        if site is None:
-            raise click.ClickException(f"no site named {name!r}")
-        yield session, site
+    engine = make_engine(_settings().database_url)
+    try:
+        with unit_of_work(make_session_factory(engine)) as session:
+            site = site_by_name(session, name)
+            if site is None:
+                raise click.ClickException(f"no site named {name!r}")
+            yield session, site
+    finally:
+        engine.dispose()
 
 
 @main.group("site")

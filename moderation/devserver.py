@@ -107,6 +107,8 @@ def _service_commands(port: int, worker_processes: int) -> dict[str, list[str]]:
             python,
             "-m",
             "gunicorn",
+            "--config",
+            "python:moderation.gunicorn_conf",
             "moderation.wsgi:app",
             "--bind",
             f"127.0.0.1:{port}",
