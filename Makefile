@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install run test soak lint format model bench clean
+.PHONY: install run test soak lint format model bench compat-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: install ## Throughput and latency of the real stack (needs PostgreSQL, Re
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/moderation model build
 	$(BIN)/python -m bench.pipeline
+
+compat-latency: install ## p50/p99 of the Perspective, OpenAI and Coral APIs through their clients.
+	$(BIN)/moderation model build
+	$(BIN)/python -m bench.compat_latency $(if $(REQUESTS),--requests $(REQUESTS))
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
