@@ -473,12 +473,12 @@ def evaluate_command(
     import json
 
     from moderation.evaluation import evaluate, format_report, plot_precision_recall
-    from moderation.scoring.detoxify_scorer import DetoxifyScorer
+    from moderation.scoring import scorer_for_model
     from moderation.scoring.training_data import read_labelled_csv
 
     settings = _settings()
     comments = read_labelled_csv(csv_file)[:max_rows]
-    scorer = DetoxifyScorer(model_name or settings.model, num_threads=os.cpu_count())
+    scorer = scorer_for_model(model_name or settings.model, num_threads=os.cpu_count())
     scores = scorer.score_batch([comment.text for comment in comments])
     figures = evaluate(comments, scores, _policy_of(settings, site), target_recall=target_recall)
     figures["model"] = {"name": scorer.model_name, "version": scorer.model_version}

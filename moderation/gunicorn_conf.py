@@ -1,4 +1,4 @@
-"""gunicorn settings for the API: ``gunicorn -c python:moderation.gunicorn_conf moderation.wsgi:app``.
+"""gunicorn settings for the API: ``gunicorn -c python:moderation.gunicorn_conf ...``.
 
 The access log leaves out query strings: Perspective's clients send the site key as
 ``?key=``, and a key must never reach a log file.

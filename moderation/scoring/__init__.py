@@ -23,10 +23,20 @@ class Scorer(Protocol):
 
 
 def scorer_from_settings(settings: Settings, threads: int | None = None) -> Scorer:
-    """The Detoxify scorer the settings describe; the model loads on first use."""
-    from moderation.scoring.detoxify_scorer import DetoxifyScorer
-
+    """The scorer the settings describe; the model loads on first use."""
     quantize = None if settings.model_quantize == "none" else settings.model_quantize
-    return DetoxifyScorer(
+    return scorer_for_model(
         settings.model, quantize=quantize, num_threads=threads or settings.model_threads
     )
+
+
+def scorer_for_model(
+    model: str, *, quantize: str | None = None, num_threads: int | None = None
+) -> Scorer:
+    """Detoxify on a hub name or a built directory, blended as its ``meta.json`` asks."""
+    from moderation.scoring.blended import BlendedScorer, blend_weight
+    from moderation.scoring.detoxify_scorer import DetoxifyScorer, model_meta
+
+    scorer = DetoxifyScorer(model, quantize=quantize, num_threads=num_threads)
+    weight = blend_weight(model_meta(model))
+    return scorer if weight is None else BlendedScorer(scorer, weight)

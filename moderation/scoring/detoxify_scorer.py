@@ -179,6 +179,13 @@ def length_groups(lengths: list[int], max_size: int, max_tokens: int) -> list[li
     return groups
 
 
+def model_meta(model: str) -> dict[str, Any]:
+    """A built model's ``meta.json``; empty for a hub name or a directory without one."""
+    if model in DETOXIFY_HUB_MODELS:
+        return {}
+    return _read_meta(Path(model).expanduser())
+
+
 def _read_meta(model_dir: Path) -> dict[str, Any]:
     """The model's ``meta.json``, or an empty dict when it is missing or unreadable."""
     try:

@@ -71,6 +71,9 @@ MAX_AUTO_EPOCHS = 10
 HELDOUT_FRACTION = 0.1
 MIN_ROWS_FOR_HELDOUT = 200
 MIN_CLASS_ROWS_FOR_AUC = 5
+# Blending with the word-level model is decided on held-out rows, only when there are enough.
+MIN_ROWS_FOR_BLEND = 1000
+BLEND_WEIGHTS = (0.0, 0.25, 0.4, 0.5, 0.6, 0.75)
 
 Log = Callable[[str], Any]
 
@@ -107,9 +110,11 @@ def build_model(
     with _torch_threads(), _staging_dir(output_dir) as staging:
         model, tokenizer = _load_base_model(seed)
         _train(model, tokenizer, train_rows, settings, log)
-        evaluation = _evaluate(model, tokenizer, heldout) if heldout else None
+        scores = _predict(model, tokenizer, [c.text for c in heldout]) if heldout else []
+        evaluation = _evaluate(heldout, scores) if heldout else None
         _save_model(model, tokenizer, staging, final_dir=output_dir)
         meta = _meta(csv_path, (rows, train_rows, heldout), settings, evaluation, started)
+        meta["blend"] = choose_blend(heldout, [row[0] for row in scores], log)
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log(f"model {meta['name']} {meta['version']} written to {output_dir}")
     if evaluation:
@@ -466,13 +471,8 @@ def _predict(
     return scores
 
 
-def _evaluate(
-    model: BertForSequenceClassification,
-    tokenizer: PreTrainedTokenizerBase,
-    heldout: Sequence[LabelledComment],
-) -> dict[str, Any]:
+def _evaluate(heldout: Sequence[LabelledComment], scores: list[list[float]]) -> dict[str, Any]:
     """ROC-AUC on the held-out rows: toxicity overall and per domain, finer labels overall."""
-    scores = _predict(model, tokenizer, [c.text for c in heldout])
     by_domain: dict[str, float | None] = {}
     for domain in sorted({c.domain or "unknown" for c in heldout}):
         members = [i for i, c in enumerate(heldout) if (c.domain or "unknown") == domain]
@@ -483,6 +483,54 @@ def _evaluate(
         "toxicity_roc_auc_by_domain": by_domain,
         "label_roc_auc": {LABELS[k]: _auc(heldout, scores, k) for k in range(1, len(LABELS))},
     }
+
+
+def choose_blend(
+    heldout: Sequence[LabelledComment], toxicity: Sequence[float], log: Log = print
+) -> dict[str, Any] | None:
+    """The share of ``alt-profanity-check`` in ``toxicity`` that ranks the held-out rows best.
+
+    Judged by the mean of per-domain ROC-AUCs, so that the largest domain does not decide
+    alone; a domain needs both classes to count. None (no blend) when the held-out rows are
+    too few to tell weights apart or the linear model is not installed.
+    """
+    from moderation.scoring.blended import LEXICAL_MODEL, blend, lexical_toxicity
+
+    if len(heldout) < MIN_ROWS_FOR_BLEND:
+        return None
+    try:
+        lexical = lexical_toxicity([c.text for c in heldout])
+    except ImportError:
+        return None
+    by_weight: dict[str, float] = {}
+    for weight in BLEND_WEIGHTS:
+        blended = [[blend(m, x, weight)] for m, x in zip(toxicity, lexical, strict=True)]
+        by_domain = [
+            _auc([heldout[i] for i in members], [blended[i] for i in members], 0)
+            for members in _domain_members(heldout).values()
+        ]
+        known = [auc for auc in by_domain if auc is not None]
+        if known:
+            by_weight[f"{weight:g}"] = round(sum(known) / len(known), 4)
+    if not by_weight:
+        return None
+    best = max(by_weight, key=lambda w: (by_weight[w], -float(w)))
+    log(f"held-out mean per-domain ROC-AUC by {LEXICAL_MODEL} share: {by_weight}; using {best}")
+    if float(best) == 0:
+        return None
+    return {
+        "with": LEXICAL_MODEL,
+        "label": "toxicity",
+        "weight": float(best),
+        "heldout_mean_domain_roc_auc": by_weight,
+    }
+
+
+def _domain_members(rows: Sequence[LabelledComment]) -> dict[str, list[int]]:
+    members: dict[str, list[int]] = {}
+    for i, comment in enumerate(rows):
+        members.setdefault(comment.domain or "unknown", []).append(i)
+    return members
 
 
 def _auc(rows: Sequence[LabelledComment], scores: Sequence[list[float]], k: int) -> float | None:
