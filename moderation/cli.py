@@ -89,12 +89,21 @@ def model() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Model directory; default: MODERATION_MODEL.",
 )
+@click.option(
+    "--one-sided-share",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="Largest share of the sample drawn from a domain with (almost) only toxic rows; "
+    "0 leaves such a domain out.",
+)
 @click.option("--max-rows", type=int, help="Train on at most this many rows.")
 @click.option("--epochs", type=int, help="Training epochs.")
 @click.option("--force", is_flag=True, help="Rebuild even if the model exists.")
 def model_build(
     train_csv: Path | None,
     output: Path | None,
+    one_sided_share: float,
     max_rows: int | None,
     epochs: int | None,
     force: bool,
@@ -109,8 +118,47 @@ def model_build(
     if (target / "model.ckpt").exists() and not force:
         click.echo(f"model exists at {target} (use --force to rebuild)")
         return
-    build_model(target, train_csv, max_rows=max_rows, epochs=epochs, log=click.echo)
+    build_model(
+        target,
+        train_csv,
+        max_rows=max_rows,
+        epochs=epochs,
+        one_sided_share=one_sided_share,
+        log=click.echo,
+    )
     click.echo(f"model written to {target}")
+
+
+@model.command("tune")
+@click.option(
+    "--data",
+    "data_csv",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled CSV the model was not trained on (the layout of shared/data/*.csv).",
+)
+@click.option(
+    "--model",
+    "model_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model directory; default: MODERATION_MODEL.",
+)
+def model_tune(data_csv: Path, model_dir: Path | None) -> None:
+    """Choose the model's blend with alt-profanity-check on labelled comments; record it."""
+    from moderation.scoring.model_tune import tune_blend
+
+    settings = _settings()
+    if model_dir is None and settings.model_is_hub_name:
+        raise click.ClickException("MODERATION_MODEL names a hub model; pass --model DIR")
+    target = model_dir or Path(settings.model)
+    try:
+        entry = tune_blend(target, data_csv, log=click.echo)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if entry is None:
+        click.echo(f"{target}: no blend (the model alone ranks {data_csv.name} best)")
+    else:
+        click.echo(f"{target}: toxicity blends {entry['weight']:g} of {entry['with']}")
 
 
 @main.command("run")

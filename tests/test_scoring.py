@@ -55,3 +55,41 @@ def test_int8_scores_stay_close_to_fp32_and_say_so_in_the_version(fp32, model_di
 def test_a_missing_model_says_how_to_build_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="moderation model build"):
         DetoxifyScorer(str(tmp_path / "none")).score_batch(["hi"])
+
+
+def test_tune_records_a_blend_chosen_on_the_file_and_the_scorer_applies_it(
+    model_dir, tmp_path, monkeypatch
+):
+    import csv
+    import json
+    import shutil
+
+    from moderation.scoring import model_build, scorer_for_model
+    from moderation.scoring.blended import BlendedScorer
+    from moderation.scoring.model_tune import tune_blend
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    data = tmp_path / "labelled.csv"
+    with data.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "text", "label_toxic", "domain"])
+        for i in range(30):
+            writer.writerow([f"c{i}", f"Thanks for the report on the {i} new parks.", 0, "news"])
+            writer.writerow([f"t{i}", f"Fuck off, you {i} times stupid idiot.", 1, "news"])
+    monkeypatch.setattr(model_build, "MIN_ROWS_FOR_BLEND", 50)
+
+    entry = tune_blend(model, data, log=lambda _: None)
+
+    meta = json.loads((model / "meta.json").read_text())
+    assert meta["blend"] == entry
+    if entry is not None:  # both rank this file perfectly: the smallest share or none
+        assert entry["chosen_on"]["file"] == "labelled.csv"
+        assert isinstance(scorer_for_model(str(model)), BlendedScorer)
+    assert set(meta["blend"] or {}) <= {
+        "with",
+        "label",
+        "weight",
+        "heldout_mean_domain_roc_auc",
+        "chosen_on",
+    }

@@ -85,6 +85,7 @@ def build_model(
     max_rows: int | None = None,
     epochs: int | None = None,
     seed: int = 0,
+    one_sided_share: float = training_data.ONE_SIDED_DOMAIN_SHARE,
     log: Log = print,
 ) -> Path:
     """Fine-tune MiniLM on labelled comments and write a Detoxify model directory.
@@ -101,11 +102,15 @@ def build_model(
         raise FileNotFoundError(f"training data not found: {csv_path}")
     output_dir = Path(output_dir).expanduser().resolve()
     max_rows = max_rows or DEFAULT_MAX_ROWS
-    rows = read_labelled_csv(csv_path, max_rows=max_rows, seed=seed)
+    if not 0 <= one_sided_share < 1:
+        raise ValueError("one_sided_share must be at least 0 and below 1")
+    rows = read_labelled_csv(
+        csv_path, max_rows=max_rows, seed=seed, one_sided_share=one_sided_share
+    )
     train_rows, heldout = _heldout_split(rows, seed)
     if not train_rows:
         raise ValueError(f"{csv_path}: no labelled comments")
-    settings = _settings(max_rows, epochs or _auto_epochs(len(train_rows)), seed)
+    settings = _settings(max_rows, epochs or _auto_epochs(len(train_rows)), seed, one_sided_share)
     log(f"training on {len(train_rows)} comments from {csv_path.name}, {len(heldout)} held out")
     with _torch_threads(), _staging_dir(output_dir) as staging:
         model, tokenizer = _load_base_model(seed)
@@ -136,7 +141,7 @@ def _meta(
     started: float,
 ) -> dict[str, Any]:
     """Everything an operator needs to tell models apart and judge them (``meta.json``)."""
-    data_sha256 = _sha256(csv_path)
+    data_sha256 = file_sha256(csv_path)
     return {
         "name": _model_name(csv_path),
         "version": _version(data_sha256, settings),
@@ -168,7 +173,7 @@ def _auto_epochs(train_rows: int) -> int:
     return max(1, min(MAX_AUTO_EPOCHS, math.ceil(TARGET_EXAMPLES / train_rows)))
 
 
-def _settings(max_rows: int, epochs: int, seed: int) -> dict[str, Any]:
+def _settings(max_rows: int, epochs: int, seed: int, one_sided_share: float) -> dict[str, Any]:
     return {
         "max_rows": max_rows,
         "epochs": epochs,
@@ -180,7 +185,7 @@ def _settings(max_rows: int, epochs: int, seed: int) -> dict[str, Any]:
         "weight_decay": WEIGHT_DECAY,
         "warmup_share": WARMUP_SHARE,
         "heldout_fraction": HELDOUT_FRACTION,
-        "one_sided_domain_share": training_data.ONE_SIDED_DOMAIN_SHARE,
+        "one_sided_domain_share": one_sided_share,
     }
 
 
@@ -195,7 +200,7 @@ def _version(data_sha256: str, settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -515,7 +520,7 @@ def choose_blend(
     if not by_weight:
         return None
     best = max(by_weight, key=lambda w: (by_weight[w], -float(w)))
-    log(f"held-out mean per-domain ROC-AUC by {LEXICAL_MODEL} share: {by_weight}; using {best}")
+    log(f"mean per-domain ROC-AUC by {LEXICAL_MODEL} share: {by_weight}; using {best}")
     if float(best) == 0:
         return None
     return {

@@ -52,7 +52,11 @@ class LabelledComment:
 
 
 def read_labelled_csv(
-    path: Path | str, *, max_rows: int | None = None, seed: int = 0
+    path: Path | str,
+    *,
+    max_rows: int | None = None,
+    seed: int = 0,
+    one_sided_share: float = ONE_SIDED_DOMAIN_SHARE,
 ) -> list[LabelledComment]:
     """Read labelled comments; with ``max_rows``, a deterministic, domain-balanced sample.
 
@@ -66,18 +70,24 @@ def read_labelled_csv(
         return comments
     if max_rows < 1:
         raise ValueError("max_rows must be at least 1")
-    return sample_balanced(comments, max_rows, seed=seed)
+    return sample_balanced(comments, max_rows, seed=seed, one_sided_share=one_sided_share)
 
 
 def sample_balanced(
-    comments: Sequence[LabelledComment], max_rows: int, *, seed: int = 0
+    comments: Sequence[LabelledComment],
+    max_rows: int,
+    *,
+    seed: int = 0,
+    one_sided_share: float = ONE_SIDED_DOMAIN_SHARE,
 ) -> list[LabelledComment]:
     """Pick at most ``max_rows`` comments, capping toxic-only domains; file order is kept."""
     rng = random.Random(seed)
     one_sided = _toxic_only_domains(comments)
     capped = [i for i, c in enumerate(comments) if c.domain in one_sided]
     others = [i for i, c in enumerate(comments) if c.domain not in one_sided]
-    others_take, capped_take = _one_sided_budget(len(others), len(capped), max_rows)
+    others_take, capped_take = _one_sided_budget(
+        len(others), len(capped), max_rows, one_sided_share
+    )
     chosen = _stratified(comments, capped, capped_take, rng)
     chosen += _stratified(comments, others, others_take, rng)
     return [comments[i] for i in sorted(chosen)]
@@ -137,11 +147,12 @@ def _toxic_only_domains(comments: Sequence[LabelledComment]) -> set[str | None]:
     }
 
 
-def _one_sided_budget(others: int, one_sided: int, max_rows: int) -> tuple[int, int]:
+def _one_sided_budget(
+    others: int, one_sided: int, max_rows: int, share: float = ONE_SIDED_DOMAIN_SHARE
+) -> tuple[int, int]:
     """Rows to draw from (other domains, toxic-only domains) for a sample of ``max_rows``."""
     if not others:
         return 0, min(one_sided, max_rows)
-    share = ONE_SIDED_DOMAIN_SHARE
     others_take = min(others, max_rows - min(one_sided, int(max_rows * share)))
     # The cap is a share of the sample actually drawn, which is smaller than max_rows when
     # the file runs out of rows from the other domains.
