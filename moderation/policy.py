@@ -112,6 +112,16 @@ def _crossed(
     return tuple(sorted(reasons, key=lambda r: -(r.score or 0)))
 
 
+def hold_thresholds(policy: SitePolicy) -> dict[str, float]:
+    """The score per label from which a site stops publishing: its hold (else reject) band."""
+    thresholds = {}
+    for label, bands in policy.labels.items():
+        threshold = bands.hold_at if bands.hold_at is not None else bands.reject_at
+        if threshold is not None:
+            thresholds[label] = threshold
+    return thresholds
+
+
 def scoring_failed(policy: SitePolicy) -> Decision:
     """What happens to a comment the workers could not score."""
     if policy.fail_open:

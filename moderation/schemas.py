@@ -11,6 +11,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 MAX_TEXT_LENGTH = 5000
 # NUL cannot be stored by PostgreSQL and lone surrogates cannot be encoded as UTF-8.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# Half of a UTF-16 pair on its own: valid JSON (an escape), but no text the model can read.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _storable(value: str) -> str:

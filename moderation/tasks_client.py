@@ -41,7 +41,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # results live in the broker's Redis for a minute.
         "result_backend": settings.broker_url,
         "result_expires": 60,
-        "result_backend_transport_options": {"socket_connect_timeout": 2, "socket_timeout": 5},
+        "redis_socket_connect_timeout": 2,
+        "redis_socket_timeout": 5,
         "task_ignore_result": True,
         "task_default_queue": settings.task_queue,
         "task_acks_late": True,
@@ -67,6 +68,10 @@ def sync_queue(settings: Settings) -> str:
 def worker_queues(settings: Settings) -> str:
     """The ``--queues`` of a worker that serves both, the synchronous queue first."""
     return f"{sync_queue(settings)},{settings.task_queue}"
+
+
+# Seconds a synchronous request stays valid beyond the caller's wait.
+EXPIRY_MARGIN_SECONDS = 5
 
 
 class ScoringUnavailable(RuntimeError):
@@ -100,6 +105,12 @@ def producer_config(settings: Settings) -> dict[str, Any]:
         "interval_start": 0,
         "interval_step": 0.1,
     }
+    # The result backend (synchronous scoring) gives up as fast: one try, short timeouts,
+    # so a request answers "unavailable" at once while Redis is down instead of retrying
+    # for Celery's default 20 s and holding a web worker.
+    config["redis_socket_connect_timeout"] = 1
+    config["redis_socket_timeout"] = settings.sync_timeout + 1
+    config["result_backend_transport_options"] = {"retry_policy": {"max_retries": 0}}
     return config
 
 
@@ -164,7 +175,9 @@ class TaskQueue:
                 # Workers log and broadcast (task events) this instead of the texts.
                 argsrepr=f"[<{len(texts)} text(s)>, {spans!r}]",
                 queue=sync_queue(self._settings),
-                expires=timeout,
+                # Relative to the worker's clock: a margin keeps a clock a little ahead from
+                # discarding every request; a late answer is simply never read.
+                expires=timeout + EXPIRY_MARGIN_SECONDS,
                 retry=False,
             )
         except Exception as exc:
@@ -172,11 +185,12 @@ class TaskQueue:
             log.warning("broker unavailable for a synchronous request: %r", exc)
             raise ScoringUnavailable("the broker is unavailable") from exc
         try:
-            answer = result.get(timeout=timeout, propagate=True)
+            answer = TextScores(**result.get(timeout=timeout, propagate=True))
         except CeleryTimeoutError:
             raise ScoringUnavailable(f"no worker answered within {timeout:g}s") from None
         except Exception as exc:
-            raise ScoringUnavailable(f"scoring failed: {exc!r}") from exc
+            # Only the type: a worker's error message may quote the text.
+            raise ScoringUnavailable(f"scoring failed: {type(exc).__name__}") from exc
         finally:
             # Deletes the answer and stops listening for it while the connection is open.
             with contextlib.suppress(Exception):
@@ -187,7 +201,7 @@ class TaskQueue:
                 self._release_thread_backend()
             # Else the result's __del__ unsubscribes again, reconnecting a released backend.
             result.backend = None
-        return TextScores(**answer)
+        return answer
 
     def _release_thread_backend(self) -> None:
         """Close this thread's result connections.

@@ -24,6 +24,7 @@ SECRET = "whsec-coral-test-0123456789abcdef"
 PATH = "/coral/sites/example-news/moderation"
 ABUSIVE = "You are a pathetic idiot and a worthless moron."
 FRIENDLY = "Thank you for this thoughtful and well researched article."
+TWO_SENTENCES = "Thanks for the article, I enjoyed it. You are a pathetic idiot and a moron."
 
 
 def coral_request(body: str = FRIENDLY, action: str = "NEW") -> dict:
@@ -137,6 +138,13 @@ def test_not_json_is_a_400(client, coral_site):
     digest = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
     headers = {"Content-Type": "application/json", "X-Coral-Signature": f"sha256={digest}"}
     response = client.post(PATH, data=body, headers=headers)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "abc", "²", "1.5"])
+def test_a_bad_timeout_ms_is_a_400_never_a_500(client, coral_site, value):
+    body, headers = signed(coral_request())
+    response = client.post(f"{PATH}?timeout_ms={value}", data=body, headers=headers)
     assert response.status_code == 400
 
 
@@ -260,9 +268,22 @@ def test_signed_requests_against_a_real_worker(live_server, coral_site, sessions
     assert toxic.json()["status"] in ("SYSTEM_WITHHELD", "REJECTED")
     assert toxic.json()["actions"] == [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}]
     assert clean.status_code == 204
+    body, headers = signed(coral_request(TWO_SENTENCES))
+    mixed = requests.post(url, data=body, headers=headers, timeout=10)
+
+    assert mixed.status_code == 200
     with sessions() as session:
-        statuses = {c.text: c.status for c in session.scalars(select(Comment))}
-    assert statuses == {ABUSIVE: Status.HELD, FRIENDLY: Status.APPROVED}
+        comments = {c.text: c for c in session.scalars(select(Comment))}
+        statuses = {text: c.status for text, c in comments.items()}
+        sentences = comments[TWO_SENTENCES].sentence_scores
+    assert statuses == {
+        ABUSIVE: Status.HELD,
+        FRIENDLY: Status.APPROVED,
+        TWO_SENTENCES: Status.HELD,
+    }
+    # The card can mark the sentence that drove the hold, as for comments posted to our API.
+    worst = max(sentences, key=lambda s: s["scores"]["toxicity"])
+    assert TWO_SENTENCES[worst["begin"] : worst["end"]] == "You are a pathetic idiot and a moron."
 
 
 @pytest.mark.e2e

@@ -64,6 +64,7 @@ def test_sdk_reports_a_wrong_key_as_authentication_error(live_server):
         ({"input": [{"type": "image_url", "image_url": {"url": "https://x"}}]}, "input"),
         ({"input": "x" * 5001}, "input"),
         ({"input": ["a"] * 33}, "input"),
+        ({"input": "half a pair \ud800 of surrogates"}, "input"),
     ],
 )
 def test_bad_requests_get_openai_error_shape(client, auth, body, param):

@@ -11,7 +11,7 @@ from celery_batches import Batches, SimpleRequest
 
 from moderation.db import unit_of_work
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
-from moderation.services.text_scoring import score_texts as score_texts_now
+from moderation.services.text_scoring import scores_for_texts
 from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SCORE_TEXTS, SWEEP_PENDING
 from workers.app import app, settings
 from workers.runtime import runtime
@@ -72,7 +72,7 @@ def score_texts(texts: list[str], spans: bool = False) -> dict[str, Any]:
     Acknowledged on receipt: a request whose worker died is not worth redelivering after
     its caller has given up, and the message expires with the caller's timeout anyway.
     """
-    return score_texts_now(runtime.scorer, texts, spans=spans)
+    return scores_for_texts(runtime.scorer, texts, spans=spans)
 
 
 @app.task(name=SWEEP_PENDING)

@@ -27,6 +27,7 @@ from moderation.models import Site, Status
 from moderation.policy import SitePolicy, decide
 from moderation.services.coral import (
     CoralRequest,
+    ScoredText,
     ScoreSource,
     plain_text,
     signature_valid,
@@ -52,8 +53,10 @@ def external_moderation(site_name: str):
     site = _signed_site(site_name)
     coral_request = _coral_request()
     text = plain_text(coral_request.comment.body)
-    scores, source = _score(text)
-    outcome = _store_and_decide(site, coral_request, text, scores, source)
+    # No transaction stays open while the worker scores; the site reloads afterwards.
+    db_session().rollback()
+    scored = _score(text)
+    outcome = _store_and_decide(site, coral_request, text, scored)
     if outcome not in CORAL_STATUS:
         return Response(status=204)
     return {"status": CORAL_STATUS[outcome], "actions": [FLAG_TOXIC]}
@@ -81,13 +84,19 @@ def _coral_request() -> CoralRequest:
     return validated(CoralRequest, body)
 
 
-def _score(text: str) -> tuple[dict[str, float] | None, ScoreSource | None]:
+def _score(text: str) -> ScoredText | None:
+    """The text's scores and its sentences' (for the moderator's card), or None in time."""
     try:
-        scored = app_state().tasks.score_now([text], timeout=_timeout())
+        scored = app_state().tasks.score_now([text], spans=True, timeout=_timeout())
     except ScoringUnavailable as exc:
         log.warning("coral moderation answered 204 without scores: %s", exc)
-        return None, None
-    return scored.scores[0], ScoreSource(scored.model_name, scored.model_version)
+        return None
+    spans = scored.spans[0] if scored.spans else []
+    return ScoredText(
+        scores=scored.scores[0],
+        source=ScoreSource(scored.model_name, scored.model_version),
+        sentences=spans if len(spans) > 1 else None,
+    )
 
 
 def _timeout() -> float:
@@ -96,27 +105,26 @@ def _timeout() -> float:
     raw = request.args.get(TIMEOUT_PARAMETER)
     if raw is None:
         return configured
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdecimal()) or int(raw) < 1:
         message = f"{TIMEOUT_PARAMETER} must be a positive integer"
         raise ApiError(400, "invalid", message, TIMEOUT_PARAMETER)
     return min(configured, int(raw) / 1000)
 
 
 def _store_and_decide(
-    site: Site,
-    coral_request: CoralRequest,
-    text: str,
-    scores: dict[str, float] | None,
-    source: ScoreSource | None,
+    site: Site, coral_request: CoralRequest, text: str, scored: ScoredText | None
 ) -> Status | None:
     """Our decision: the stored comment's, or the policy's when the site keeps nothing."""
+    by_policy = (
+        decide(scored.scores, SitePolicy.from_stored(site.policy)).outcome if scored else None
+    )
     if not site.coral_store_comments:
-        return decide(scores, SitePolicy.from_stored(site.policy)).outcome if scores else None
+        return by_policy
     session = db_session()
-    comment = store_coral_comment(session, site, coral_request, text, scores, source)
+    comment = store_coral_comment(session, site, coral_request, text, scored)
     session.commit()
     if comment is None:
-        return decide(scores, SitePolicy.from_stored(site.policy)).outcome if scores else None
+        return by_policy
     comment_received(site.name, comment.public_id)
     if comment.status == Status.PENDING:
         app_state().tasks.send_for_scoring([comment.id])

@@ -8,6 +8,7 @@ and never flag: a site that needs them must not rely on this endpoint for them.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from typing import Any
 
@@ -16,15 +17,18 @@ from flask import Blueprint, Flask, jsonify, request
 from moderation.app_state import app_state, db_session
 from moderation.compat.site_keys import bearer_key
 from moderation.models import Site, Status
-from moderation.policy import SitePolicy, decide
-from moderation.schemas import MAX_TEXT_LENGTH
+from moderation.policy import SitePolicy, decide, hold_thresholds
+from moderation.schemas import LONE_SURROGATE, MAX_TEXT_LENGTH
 from moderation.services.sites import site_for_api_key
+from moderation.services.text_scoring import MAX_TEXTS
 from moderation.tasks_client import ScoringUnavailable
+
+log = logging.getLogger(__name__)
 
 blueprint = Blueprint("compat_openai", __name__)
 
 PATH = "/v1/moderations"
-MAX_INPUTS = 32
+MAX_INPUTS = MAX_TEXTS
 
 # OpenAI category -> the labels of ours whose scores it takes (all must be present; the
 # category's score is the smallest of them, so "hate/threatening" needs both hate and threat).
@@ -98,16 +102,19 @@ def create_moderation():
     """Classify one text or a list of texts; ``flagged`` follows the site's own policy."""
     site = _authenticated_site()
     texts = _inputs(_body())
+    policy = SitePolicy.from_stored(site.policy)
+    # No transaction stays open while the worker scores.
+    db_session().close()
     try:
         scored = app_state().tasks.score_now(texts)
     except ScoringUnavailable as exc:
+        log.warning("moderations answered 503: %s", exc)
         raise OpenAIError(
             503,
-            f"The moderation service is busy ({exc}); retry shortly.",
+            "The moderation service could not score the input in time; retry shortly.",
             error_type="server_error",
             headers={"Retry-After": "1"},
         ) from None
-    policy = SitePolicy.from_stored(site.policy)
     return {
         "id": "modr-" + secrets.token_hex(12),
         "model": f"{scored.model_name}:{scored.model_version}",
@@ -149,6 +156,9 @@ def _inputs(body: dict[str, Any]) -> list[str]:
     for text in texts:
         if len(text) > MAX_TEXT_LENGTH:
             message = f"Each input is at most {MAX_TEXT_LENGTH} characters."
+            raise OpenAIError(400, message, param="input")
+        if LONE_SURROGATE.search(text):
+            message = "Each input must be valid Unicode text (it holds a lone surrogate)."
             raise OpenAIError(400, message, param="input")
     return texts
 
@@ -194,11 +204,8 @@ def _category_score(scores: dict[str, float], labels: tuple[str, ...]) -> float:
 
 
 def _crosses(scores: dict[str, float], labels: tuple[str, ...], policy: SitePolicy) -> bool:
-    """Every label of the category reaches the site's hold threshold for it."""
+    """Every label of the category reaches the score from which the site stops publishing."""
     if not _category_known(scores, labels):
         return False
-    for label in labels:
-        bands = policy.labels.get(label)
-        if bands is None or bands.hold_at is None or scores[label] < bands.hold_at:
-            return False
-    return True
+    thresholds = hold_thresholds(policy)
+    return all(label in thresholds and scores[label] >= thresholds[label] for label in labels)

@@ -63,6 +63,8 @@ def _perspective_error(exc: PerspectiveError) -> Response:
 def analyze():
     """Score a comment for the requested attributes, as Perspective's AnalyzeComment does."""
     _require_site_key()
+    # No transaction stays open while the worker scores.
+    db_session().close()
     body = request.get_json(force=True, silent=True)
     if body is None:
         raise invalid_field(None, "Invalid JSON payload received.")

@@ -16,7 +16,7 @@ from moderation.compat.perspective_errors import (
     attribute_not_supported,
     invalid_field,
 )
-from moderation.schemas import MAX_TEXT_LENGTH
+from moderation.schemas import LONE_SURROGATE, MAX_TEXT_LENGTH
 from moderation.tasks_client import TextScores
 
 # Perspective's attribute names and the model labels that score them. SEXUALLY_EXPLICIT is
@@ -33,7 +33,6 @@ ATTRIBUTES = {
 SCORE_TYPES = ("PROBABILITY", "SCORE_TYPE_UNSPECIFIED")
 TEXT_TYPES = ("PLAIN_TEXT", "TEXT_TYPE_UNSPECIFIED")
 LANGUAGE = "en"
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def _comment_text(comment: Any) -> str:
     if len(text) > MAX_TEXT_LENGTH:
         message = f"Comment text too long: at most {MAX_TEXT_LENGTH} characters are accepted."
         raise analyzer_error(message, "COMMENT_TOO_LONG")
-    if _LONE_SURROGATE.search(text):
+    if LONE_SURROGATE.search(text):
         raise invalid_field("comment.text", "Contains unpaired surrogate characters.")
     return text
 

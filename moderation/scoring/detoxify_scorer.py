@@ -87,6 +87,7 @@ class DetoxifyScorer:
         if not texts:
             return []
         detoxify = self._loaded()
+        self._use_thread_budget()
         lengths = [
             len(ids) for ids in detoxify.tokenizer(list(texts), truncation=True)["input_ids"]
         ]
@@ -102,6 +103,20 @@ class DetoxifyScorer:
                 }
         observe_scoring(self.model_name, self.model_version, passes)
         return results
+
+    def _use_thread_budget(self) -> None:
+        """Make sure the thread that scores uses ``num_threads``.
+
+        The model may have loaded in another thread (the worker's warm-up), and with some
+        OpenMP runtimes the setting belongs to the thread that made it; a scoring thread
+        on all cores would oversubscribe a machine that several worker processes share.
+        """
+        if self._num_threads is None:
+            return
+        import torch
+
+        if torch.get_num_threads() != self._num_threads:
+            torch.set_num_threads(self._num_threads)
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first batch; errors wait for that batch."""

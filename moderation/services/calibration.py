@@ -36,7 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
-from moderation.policy import LABELS, SitePolicy
+from moderation.policy import LABELS, SitePolicy, hold_thresholds
 from moderation.services.moderation import CONFLICT, REJECT_REASONS
 
 DEFAULT_DAYS = 30
@@ -134,16 +134,6 @@ def parse_thresholds(values: Iterable[tuple[str, str]]) -> dict[str, float]:
             message = f"{label} must be a number from 0 to 1"
             raise CalibrationError("invalid", message, label)
         thresholds[label] = value
-    return thresholds
-
-
-def hold_thresholds(policy: SitePolicy) -> dict[str, float]:
-    """The score per label from which a site stops publishing: its hold (else reject) band."""
-    thresholds = {}
-    for label, bands in policy.labels.items():
-        threshold = bands.hold_at if bands.hold_at is not None else bands.reject_at
-        if threshold is not None:
-            thresholds[label] = threshold
     return thresholds
 
 

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import html
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import nh3
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -112,13 +112,21 @@ class ScoreSource:
     model_version: str
 
 
+@dataclass(frozen=True)
+class ScoredText:
+    """What a worker answered for Coral's comment: scores, their model, sentences if several."""
+
+    scores: dict[str, float]
+    source: ScoreSource
+    sentences: list[dict[str, Any]] | None = None
+
+
 def store_coral_comment(
     session: Session,
     site: Site,
     request: CoralRequest,
     text: str,
-    scores: dict[str, float] | None,
-    source: ScoreSource | None,
+    scored: ScoredText | None,
 ) -> Comment | None:
     """Keep Coral's comment in our queue, decided with the scores when there are some.
 
@@ -141,7 +149,8 @@ def store_coral_comment(
         # Too long or blank for our queue, or refused by a site rule: Coral keeps its copy.
         return None
     comment = accepted.comment
-    if scores is not None and source is not None and comment.status == Status.PENDING:
-        store_decisions(session, {comment.id: scores}, source)
+    if scored is not None and comment.status == Status.PENDING:
+        sentences = {comment.id: scored.sentences} if scored.sentences else None
+        store_decisions(session, {comment.id: scored.scores}, scored.source, sentences)
         session.refresh(comment)
     return comment

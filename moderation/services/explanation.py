@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from moderation.models import Status
-from moderation.policy import Decision, SitePolicy
+from moderation.policy import Decision, SitePolicy, hold_thresholds
 from moderation.scoring import Scorer
 from moderation.scoring.sentences import Span, split_sentences
 
@@ -97,10 +97,9 @@ def _fits(sentence: Any, length: int) -> bool:
 def _driver(scores: Mapping[str, float], policy: SitePolicy) -> str | None:
     """The labels whose hold threshold these scores reach, highest first; None when none does."""
     crossed = []
-    for label, bands in policy.labels.items():
-        threshold = bands.hold_at if bands.hold_at is not None else bands.reject_at
+    for label, threshold in hold_thresholds(policy).items():
         score = scores.get(label)
-        if threshold is not None and isinstance(score, int | float) and score >= threshold:
+        if isinstance(score, int | float) and score >= threshold:
             crossed.append((score, label))
     crossed.sort(key=lambda pair: -pair[0])
     return ", ".join(f"{label} {score:.2f}" for score, label in crossed) or None

@@ -13,7 +13,9 @@ MAX_TEXTS = 32
 MAX_SENTENCES = 64
 
 
-def score_texts(scorer: Scorer, texts: Sequence[str], *, spans: bool = False) -> dict[str, Any]:
+def scores_for_texts(
+    scorer: Scorer, texts: Sequence[str], *, spans: bool = False
+) -> dict[str, Any]:
     """Scores of each text, and with ``spans`` of each of its sentences, in one forward pass.
 
     The answer is JSON-ready and has the fields of ``tasks_client.TextScores``. A text of a

@@ -25,14 +25,13 @@ from werkzeug.datastructures import MultiDict
 from moderation.app_state import app_state, db_session
 from moderation.db import utcnow
 from moderation.models import Comment, Moderator, Site, Status
-from moderation.policy import LABELS, SitePolicy
+from moderation.policy import LABELS, SitePolicy, hold_thresholds
 from moderation.services.calibration import (
     CalibrationError,
     Period,
     csv_lines,
     export_filename,
     export_rows,
-    hold_thresholds,
     parse_period,
     parse_thresholds,
     plan_export,
