@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Site API (secret key): per site key. Public widget API: posts per client IP, per
     # reader and per publishable key, and reads per client IP. Flask-Limiter strings.
     ratelimit_site_key: str = "1000/second"
+    # The Perspective-, Coral- and OpenAI-compatible endpoints, per site key: each request
+    # makes a worker score text ahead of the backlog of posted comments.
+    ratelimit_sync: str = "20/second;600/minute"
     ratelimit_public_ip: str = "20/minute;200/hour"
     ratelimit_public_author: str = "5/minute;30/hour"
     ratelimit_public_site: str = "600/minute"
@@ -91,6 +94,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "ratelimit_site_key",
+        "ratelimit_sync",
         "ratelimit_public_ip",
         "ratelimit_public_author",
         "ratelimit_public_site",

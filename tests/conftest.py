@@ -10,21 +10,19 @@ import pytest
 import redis
 
 from moderation import create_app
-from moderation.config import default_model_dir
 from moderation.db import make_engine, make_session_factory, unit_of_work
 from moderation.migrate import upgrade_database
 from moderation.services.sites import create_site
 from moderation.tasks_client import TaskQueue
 from tests.support import (
     BROKER_URL,
+    MODEL_PATH,
     LiveServer,
     WorkerProcess,
     postgres_database,
     settings_for_tests,
     wipe,
 )
-
-MODEL_PATH = Path(os.environ.get("MODERATION_TEST_MODEL", default_model_dir()))
 
 
 @pytest.fixture(scope="session")

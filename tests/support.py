@@ -16,15 +16,19 @@ from pathlib import Path
 
 import psycopg
 import redis
+from flask import Flask
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from werkzeug.serving import make_server
 
 from moderation import create_app
-from moderation.config import Settings, load_settings
+from moderation.config import Settings, default_model_dir, load_settings
 from moderation.db import make_session_factory
 from moderation.models import Article, AuditEvent, Comment, CommentScore, Moderator, Site
-from moderation.tasks_client import worker_queues
+from moderation.tasks_client import sync_queue, worker_queues
+
+# The offline model the tests use; built from the seed set on first use (tests/conftest.py).
+MODEL_PATH = Path(os.environ.get("MODERATION_TEST_MODEL", default_model_dir()))
 
 ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_URL = os.environ.get(
@@ -45,6 +49,8 @@ def settings_for_tests(database_url: str, model_dir: Path, **overrides: object) 
         "scoring_max_retries": 2,
         # Flask-Limiter binds its storage once per process, so every test app shares one.
         "ratelimit_storage_url": BROKER_URL,
+        # Many tests share one site name and address; the limit tests set their own.
+        "ratelimit_sync": "1000/second",
     }
     return load_settings(**(values | overrides))
 
@@ -97,6 +103,19 @@ def serving(settings: Settings) -> Iterator[LiveServer]:
         with LiveServer(app) as server:
             yield server
     finally:
+        app.extensions["moderation"].engine.dispose()
+
+
+@contextmanager
+def app_with(database_url: str, broker: redis.Redis, **overrides: object) -> Iterator[Flask]:
+    """An app on this backend with its own queues and rate-limit counters, cleaned up after."""
+    settings = settings_for_tests(database_url, MODEL_PATH, **overrides)
+    app = create_app(settings)
+    try:
+        yield app
+    finally:
+        broker.delete(settings.task_queue, sync_queue(settings))
+        app.extensions["moderation"].tasks.close()
         app.extensions["moderation"].engine.dispose()
 
 

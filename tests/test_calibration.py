@@ -14,7 +14,6 @@ from moderation.policy import LABELS
 from moderation.schemas import CommentSubmission
 from moderation.scoring.training_data import read_labelled_csv
 from moderation.services.calibration import (
-    EXPORT_COLUMNS,
     CalibrationError,
     Period,
     Tally,
@@ -24,6 +23,9 @@ from moderation.services.calibration import (
 )
 from moderation.services.comments import submit_comment
 from moderation.services.decisions import store_decisions
+from moderation.services.labelled_export import (
+    EXPORT_COLUMNS,
+)
 from moderation.services.moderation import moderate
 from moderation.services.sites import create_site
 from tests.moderation_support import moderator_accounts, sign_in

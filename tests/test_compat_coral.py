@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
 
 import pytest
 import requests
@@ -18,7 +19,7 @@ from moderation.services.coral import configure_coral, plain_text, signature_val
 from moderation.services.sites import site_by_name
 from moderation.tasks_client import ScoringUnavailable, TaskQueue, TextScores
 from tests.conftest import MODEL_PATH
-from tests.support import serving, settings_for_tests
+from tests.support import app_with, serving, settings_for_tests
 
 SECRET = "whsec-coral-test-0123456789abcdef"
 PATH = "/coral/sites/example-news/moderation"
@@ -313,3 +314,31 @@ def test_cli_sets_the_secret_and_the_opt_out(database_url, sessions, site_key):
     with sessions() as session:
         site = site_by_name(session, "example-news")
         assert site.coral_signing_secret == SECRET and site.coral_store_comments is False
+
+
+def test_coral_is_rate_limited_per_site_not_per_address(database_url, broker, sessions):
+    from tests.test_site_api import make_site
+
+    # Counters live in Redis for a minute: names of their own keep runs apart.
+    names = [f"coral-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with app_with(database_url, broker, ratelimit_sync="2/minute") as app:
+        web = app.test_client()
+        for name in names:
+            make_site(sessions, name)
+            with unit_of_work(sessions) as session:
+                configure_coral(session, site_by_name(session, name), SECRET)
+        answer = TextScores("m", "v", [{"toxicity": 0.01}])
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(TaskQueue, "score_now", lambda self, texts, **kw: answer)
+            signed_requests = [signed(coral_request(f"{FRIENDLY} ({i})")) for i in range(4)]
+
+            def ask(name, i):
+                body, headers = signed_requests[i]
+                url = f"/coral/sites/{name}/moderation"
+                return web.post(url, data=body, headers=headers).status_code
+
+            codes = [ask(names[0], i) for i in range(3)]
+            other = ask(names[1], 3)
+
+    assert codes == [204, 204, 429]
+    assert other == 204

@@ -9,7 +9,7 @@ from moderation.compat.openai_moderations import CATEGORY_LABELS
 from moderation.models import Comment
 from moderation.tasks_client import ScoringUnavailable, TaskQueue, TextScores
 from tests.conftest import MODEL_PATH
-from tests.support import serving, settings_for_tests
+from tests.support import app_with, serving, settings_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -132,3 +132,26 @@ def test_categories_follow_the_site_policy(client, auth, monkeypatch):
     assert only["category_scores"]["sexual"] == 0.0  # the model has no such label
     assert only["category_applied_input_types"]["sexual"] == []
     assert set(only["categories"]) == set(CATEGORY_LABELS)
+
+
+def test_the_compatible_apis_have_a_rate_limit_of_their_own(database_url, broker, sessions):
+    from tests.test_site_api import make_site
+
+    scores = {"toxicity": 0.1}
+    with app_with(database_url, broker, ratelimit_sync="2/minute") as app:
+        web, site, other = app.test_client(), make_site(sessions), make_site(sessions, "other")
+        answer = TextScores("m", "v", [scores])
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(TaskQueue, "score_now", lambda self, texts, **kw: answer)
+
+            def ask(target):
+                return web.post("/v1/moderations", json={"input": "x"}, headers=target.auth)
+
+            assert [ask(site).status_code for _ in range(2)] == [200, 200]
+            limited = ask(site)
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 0
+            assert limited.get_json()["error"]["code"] == "rate_limit_exceeded"
+            assert ask(other).status_code == 200
+            # The site's own API keeps its separate, larger budget.
+            body = {"article_id": "a", "author_id": "u", "author_name": "U", "text": "t"}
+            assert web.post("/api/v1/comments", json=body, headers=site.auth).status_code == 202

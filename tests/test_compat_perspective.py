@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 import pytest
 from celery.signals import before_task_publish
@@ -14,7 +13,6 @@ from googleapiclient import discovery
 from googleapiclient.errors import HttpError
 from sqlalchemy import func, select
 
-from moderation import create_app
 from moderation.compat.perspective_analysis import (
     AnalyzeRequest,
     Attribute,
@@ -29,10 +27,8 @@ from moderation.tasks_client import (
     ScoringUnavailable,
     TaskQueue,
     TextScores,
-    sync_queue,
 )
-from tests.conftest import MODEL_PATH
-from tests.support import settings_for_tests
+from tests.support import app_with
 
 ANALYZE = "/v1alpha1/comments:analyze"
 DISCOVERY = "/$discovery/rest?version={apiVersion}"
@@ -301,18 +297,6 @@ def test_scoring_unavailable_is_503_with_retry_advice(client, site_key, monkeypa
 
     monkeypatch.setattr(TaskQueue, "score_now", unavailable)
     assert_retry_advice(post(client, analyze_body(), site_key))
-
-
-@contextmanager
-def app_with(database_url, broker, **overrides):
-    settings = settings_for_tests(database_url, MODEL_PATH, **overrides)
-    app = create_app(settings)
-    try:
-        yield app
-    finally:
-        broker.delete(settings.task_queue, sync_queue(settings))
-        app.extensions["moderation"].tasks.close()
-        app.extensions["moderation"].engine.dispose()
 
 
 def test_no_worker_on_the_queue_is_a_quick_503(database_url, broker, sessions, site_key):

@@ -4,13 +4,11 @@ the rules at submit, and rate limits."""
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
 
-from moderation import create_app
 from moderation.db import unit_of_work
 from moderation.models import Article, AuditEvent, Comment, Status
 from moderation.services.decisions import store_decisions
@@ -20,9 +18,8 @@ from moderation.services.integration import (
     update_rules,
 )
 from moderation.services.sites import create_site
-from tests.conftest import MODEL_PATH
 from tests.fakes import KeywordScorer
-from tests.support import settings_for_tests
+from tests.support import app_with
 
 ORIGIN = "https://news.example"
 ARTICLE = "politics/2026/budget"
@@ -31,18 +28,6 @@ GENEROUS = {
     "ratelimit_public_author": "1000/minute",
     "ratelimit_public_site": "1000/minute",
 }
-
-
-@contextmanager
-def app_with(database_url, broker, **overrides):
-    """An app on this backend with its own queue and rate-limit counters."""
-    settings = settings_for_tests(database_url, MODEL_PATH, **overrides)
-    app = create_app(settings)
-    try:
-        yield app
-    finally:
-        broker.delete(settings.task_queue)
-        app.extensions["moderation"].engine.dispose()
 
 
 @pytest.fixture(scope="module")

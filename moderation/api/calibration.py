@@ -25,13 +25,15 @@ from moderation.services.calibration import (
     SiteWhatIf,
     Tally,
     WhatIf,
+    parse_period,
+    parse_thresholds,
+    what_if,
+)
+from moderation.services.labelled_export import (
     csv_lines,
     export_filename,
     export_rows,
-    parse_period,
-    parse_thresholds,
     plan_export,
-    what_if,
 )
 from moderation.services.moderation import Scope, in_scope
 from moderation.services.moderators import visible_sites
@@ -63,11 +65,11 @@ def moderation_export():
         raise ApiError(400, exc.code, exc.message, exc.field) from None
     sites = _sites(moderator, scope)
     export = plan_export(db_session(), sites, period)
-    return _csv_response(export_rows(app_state().sessions, export), sites, period)
+    return csv_download(export_rows(app_state().sessions, export), sites, period)
 
 
-def _csv_response(rows: Iterable[Sequence[str]], sites: list[Site], period: Period) -> Response:
-    """A streamed CSV download named after the site and period."""
+def csv_download(rows: Iterable[Sequence[str]], sites: list[Site], period: Period) -> Response:
+    """A streamed CSV download named after the site and period (API and moderator page)."""
     return Response(
         csv_lines(rows),
         mimetype="text/csv",

@@ -177,6 +177,19 @@ def limit_per_site_key(blueprint: Blueprint) -> None:
     limiter.limit(_setting("ratelimit_site_key"), key_func=_secret_key_or_ip)(blueprint)
 
 
+def limit_sync_per_site_key(blueprint: Blueprint) -> None:
+    """Rate-limit a compatible API per site (MODERATION_RATELIMIT_SYNC)."""
+    limiter.limit(_setting("ratelimit_sync"), key_func=_site_in_path_or_key)(blueprint)
+
+
+def _site_in_path_or_key() -> str:
+    # Coral signs its requests instead of sending a key; its URL names the site.
+    site_name = (request.view_args or {}).get("site_name")
+    if site_name:
+        return "site:" + hashlib.sha256(site_name.encode()).hexdigest()[:32]
+    return _secret_key_or_ip()
+
+
 # --- Endpoints -------------------------------------------------------------------------------
 
 

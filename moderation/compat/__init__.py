@@ -8,14 +8,20 @@ from __future__ import annotations
 
 from flask import Flask
 
+from moderation.api.public import limit_sync_per_site_key
+from moderation.compat import coral, openai_moderations, perspective
+
+PROTOCOLS = (perspective, coral, openai_moderations)
+
+# Once per process, not per app: a blueprint keeps every limit it is given. Each request
+# jumps the backlog of posted comments, so these have a limit of their own.
+for _protocol in PROTOCOLS:
+    limit_sync_per_site_key(_protocol.blueprint)
+
 
 def init_compat(app: Flask) -> None:
     """Register every compatible API on the app."""
-    from moderation.api.public import limit_per_site_key
-    from moderation.compat import coral, openai_moderations, perspective
-
-    for protocol in (perspective, coral, openai_moderations):
-        limit_per_site_key(protocol.blueprint)
+    for protocol in PROTOCOLS:
         app.register_blueprint(protocol.blueprint)
         # Errors Flask raises itself (404, 405, 413, 429) in the protocol's own shape.
         init_app = getattr(protocol, "init_app", None)

@@ -26,7 +26,7 @@ LABELS: tuple[str, ...] = (
 SEED_CSV = Path(__file__).with_name("seed_comments.csv")
 
 # The CSVs spell the main label after the Jigsaw column; the rest already match our names.
-_COLUMN_FOR_LABEL = {label: label for label in LABELS} | {"toxicity": "label_toxic"}
+CSV_COLUMN_FOR_LABEL = {label: label for label in LABELS} | {"toxicity": "label_toxic"}
 
 # A domain with (almost) no clean rows cannot teach what separates toxic from clean text in
 # that domain, only that its style predicts toxicity. Such rows still carry the only finer-label
@@ -118,7 +118,7 @@ def _parse_rows(path: Path) -> Iterable[LabelledComment]:
                 continue
             labels = {
                 label: _parse_label(row.get(column), path, reader.line_num)
-                for label, column in _COLUMN_FOR_LABEL.items()
+                for label, column in CSV_COLUMN_FOR_LABEL.items()
             }
             yield LabelledComment(text=text, labels=labels, domain=row.get("domain") or None)
 

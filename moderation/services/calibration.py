@@ -1,4 +1,4 @@
-"""Moderators' decisions as labels: what other thresholds would have done, and a training file.
+"""Moderators' decisions as labels: what other thresholds would have done.
 
 Every moderator decision on a scored comment is a label: approved means clean, rejected
 means toxic. Replaying those labels against proposed hold thresholds tells a site, before
@@ -14,10 +14,7 @@ million decided comments costs one query, not a million rows.
 
 from __future__ import annotations
 
-import csv
-import io
-import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -33,31 +30,13 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
+from moderation.models import Actor, AuditEvent, CommentScore, Site, Status
 from moderation.policy import LABELS, SitePolicy, hold_thresholds
-from moderation.services.moderation import CONFLICT, REJECT_REASONS
+from moderation.services.moderation import CONFLICT
 
 DEFAULT_DAYS = 30
-# The layout of the training files (moderation.scoring.training_data.read_labelled_csv).
-EXPORT_COLUMNS = (
-    "id",
-    "text",
-    "label_toxic",
-    "severe_toxicity",
-    "obscene",
-    "threat",
-    "insult",
-    "identity_attack",
-    "source",
-    "domain",
-    "orig_label",
-    "license",
-)
-EXPORT_DOMAIN = "news_comment"
-EXPORT_LICENSE = "site-owned"
-_EXPORT_BATCH = 1000
 _MAX_MOMENT_LENGTH = 40
 
 
@@ -341,96 +320,3 @@ def _latest_scores(decided: CTE, labels: Sequence[str]) -> Select[Any]:
         )
         .group_by(CommentScore.comment_id)
     )
-
-
-# --------------------------------------------------------------------------------- export
-
-
-@dataclass(frozen=True)
-class Export:
-    """What a labelled export streams: the decisions, found once, read back in batches."""
-
-    event_ids: list[int]
-    site_names: dict[int, str]
-
-
-def plan_export(session: Session, sites: Sequence[Site], period: Period) -> Export:
-    """The latest in-period moderator decision of each comment on these sites, in comment order.
-
-    Only event ids are read here (a few bytes per comment); the texts are read while the
-    file streams, by :func:`export_rows`.
-    """
-    if not sites:
-        return Export([], {})
-    decided = last_decisions([site.id for site in sites], period).subquery("decided")
-    query = select(decided.c.event_id).order_by(decided.c.comment_id)
-    return Export(list(session.scalars(query)), {site.id: site.name for site in sites})
-
-
-def export_rows(
-    sessions: sessionmaker[Session], export: Export, batch: int = _EXPORT_BATCH
-) -> Iterator[tuple[str, ...]]:
-    """The export as training rows, each batch read in its own short session.
-
-    No transaction stays open while a client downloads: on SQLite every transaction holds
-    the write lock, and a slow download must not stop the API and the workers. Unscored
-    comments are included (a label needs only the text). Text is kept verbatim, with no
-    guard against spreadsheet formulas: the file is for training, not for a spreadsheet.
-    """
-    for start in range(0, len(export.event_ids), batch):
-        query = (
-            select(
-                Comment.public_id,
-                Comment.text,
-                AuditEvent.site_id,
-                AuditEvent.to_status,
-                AuditEvent.reason,
-            )
-            .join(Comment, AuditEvent.comment_id == Comment.id)
-            .where(AuditEvent.id.in_(export.event_ids[start : start + batch]))
-            .order_by(Comment.id)
-        )
-        with sessions() as session:
-            rows = session.execute(query).all()
-        for public_id, text, site_id, decision, reason in rows:
-            yield _training_row(public_id, text, export.site_names[site_id], decision, reason)
-
-
-def _training_row(
-    public_id: str, text: str, site_name: str, decision: str, reason: str
-) -> tuple[str, ...]:
-    toxic = decision == Status.REJECTED
-    if toxic:
-        orig_label = f"moderator rejected: {REJECT_REASONS.get(reason, reason)}"
-    else:
-        orig_label = "moderator approved"
-    # The finer labels stay empty: a moderator's call says toxic or not, nothing finer.
-    finer = ("",) * 5
-    source = f"moderation:{site_name}"
-    label = "1" if toxic else "0"
-    return (public_id, text, label, *finer, source, EXPORT_DOMAIN, orig_label, EXPORT_LICENSE)
-
-
-def export_filename(sites: Sequence[Site], period: Period) -> str:
-    """A download name that says which site and days a file holds."""
-    name = sites[0].name if len(sites) == 1 else "all-sites"
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
-    return f"moderation-{safe}-{period.since:%Y%m%d}-{period.until:%Y%m%d}.csv"
-
-
-def csv_lines(rows: Iterable[Sequence[str]]) -> Iterator[str]:
-    """The header and each row as CSV text, one chunk per row, for a streamed response."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    yield _drain(buffer)
-    for row in rows:
-        writer.writerow(row)
-        yield _drain(buffer)
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text

@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
-    Response,
     abort,
     flash,
     g,
@@ -22,6 +21,7 @@ from flask import (
 )
 from werkzeug.datastructures import MultiDict
 
+from moderation.api.calibration import csv_download
 from moderation.app_state import app_state, db_session
 from moderation.db import utcnow
 from moderation.models import Comment, Moderator, Site, Status
@@ -29,14 +29,11 @@ from moderation.policy import LABELS, SitePolicy, hold_thresholds
 from moderation.services.calibration import (
     CalibrationError,
     Period,
-    csv_lines,
-    export_filename,
-    export_rows,
     parse_period,
     parse_thresholds,
-    plan_export,
     what_if,
 )
+from moderation.services.labelled_export import export_rows, plan_export
 from moderation.services.moderation import (
     REJECT_REASONS,
     AuditFilter,
@@ -455,11 +452,7 @@ def export_csv():
     except CalibrationError as exc:
         return render_template("moderation/error.html", message=exc.message), 400
     rows = export_rows(app_state().sessions, plan_export(session, sites, period))
-    return Response(
-        csv_lines(rows),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{export_filename(sites, period)}"'},
-    )
+    return csv_download(rows, sites, period)
 
 
 def _chosen_sites(sites: list[Site], raw: str | None) -> list[Site]:
