@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        tasks=TaskQueue(settings),
+        tasks=TaskQueue(settings, workers_alive=lambda: _workers_alive(app, settings)),
     )
     app.teardown_appcontext(close_db_session)
     init_limiter(app, settings)
@@ -39,6 +39,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     _register_ops(app, settings)
     _register_compat(app)
     return app
+
+
+def _workers_alive(app: Flask, settings: Settings) -> bool:
+    """Whether a worker sent a heartbeat lately (the compatible APIs ask before waiting)."""
+    from moderation import ops_store
+    from moderation.heartbeat import any_alive
+
+    store = app.extensions[ops_store.EXTENSION_KEY]
+    return any_alive(store, settings.worker_heartbeat_max_age)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import redis
+
 from moderation.ops_store import OpsStore
 
 # Records of workers silent for longer than this are dropped when read.
@@ -100,6 +102,26 @@ class Heartbeats:
         if stale:
             self.store.write(partial(self._forget, stale))
         return sorted(beats, key=lambda beat: -beat.at)
+
+
+def any_alive(store: OpsStore, max_age: float) -> bool:
+    """True when some worker beat within ``max_age`` seconds, or when Redis cannot tell.
+
+    One HVALS of a few small records; a Redis error counts as alive, so that the caller's
+    own attempt finds and reports the outage.
+    """
+    try:
+        records = store.client.hvals(store.key("workers"))
+    except redis.RedisError:
+        return True
+    now = time.time()
+    for raw in records:
+        try:
+            if now - float(json.loads(raw)["at"]) <= max_age:
+                return True
+        except (ValueError, KeyError, TypeError):
+            continue
+    return False
 
 
 def _parse(

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,10 +120,13 @@ class TaskQueue:
     # After a failed send, skip the broker for this long instead of making every request wait.
     BACKOFF_SECONDS = 2.0
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, workers_alive: Callable[[], bool] | None = None):
         self._settings = settings
         self._celery: Celery | None = None
         self._skip_until = 0.0
+        # Asked before a synchronous request: with no live worker it fails at once instead
+        # of holding a web worker for the whole timeout.
+        self._workers_alive = workers_alive
 
     @property
     def celery(self) -> Celery:
@@ -168,6 +171,8 @@ class TaskQueue:
         timeout = self._settings.sync_timeout if timeout is None else timeout
         if time.monotonic() < self._skip_until:
             raise ScoringUnavailable("the broker is unavailable")
+        if self._workers_alive is not None and not self._workers_alive():
+            raise ScoringUnavailable("no worker is alive")
         try:
             result = self.celery.send_task(
                 SCORE_TEXTS,
