@@ -12,17 +12,25 @@ from moderation.services.sites import site_for_api_key
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
 
 
-def authenticated_site() -> Site:
-    """The site whose key the request carries, or a 401."""
+def bearer_key() -> str | None:
+    """The key of ``Authorization: Bearer KEY``, or None."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
+        return None
+    return key.strip()
+
+
+def authenticated_site() -> Site:
+    """The site whose key the request carries, or a 401."""
+    key = bearer_key()
+    if key is None:
         raise ApiError(
             401,
             "unauthorized",
             "send the site key as 'Authorization: Bearer <key>'",
             headers=_CHALLENGE,
         )
-    site = site_for_api_key(db_session(), key.strip())
+    site = site_for_api_key(db_session(), key)
     if site is None:
         raise ApiError(401, "unauthorized", "the site key is not valid", headers=_CHALLENGE)
     return site

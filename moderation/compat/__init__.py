@@ -21,9 +21,6 @@ for _protocol in PROTOCOLS:
 
 def init_compat(app: Flask) -> None:
     """Register every compatible API on the app."""
+    # Each blueprint also registers, once per app, the error shape of its protocol.
     for protocol in PROTOCOLS:
         app.register_blueprint(protocol.blueprint)
-        # Errors Flask raises itself (404, 405, 413, 429) in the protocol's own shape.
-        init_app = getattr(protocol, "init_app", None)
-        if init_app is not None:
-            init_app(app)

@@ -12,10 +12,12 @@ import logging
 import secrets
 from typing import Any
 
-from flask import Blueprint, Flask, jsonify, request
+from flask import Blueprint, Response, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
+from moderation.api.auth import bearer_key
+from moderation.api.errors import register_error_shape
 from moderation.app_state import app_state, db_session
-from moderation.compat.site_keys import bearer_key
 from moderation.models import Site, Status
 from moderation.policy import SitePolicy, decide, hold_thresholds
 from moderation.schemas import LONE_SURROGATE, MAX_TEXT_LENGTH
@@ -74,27 +76,26 @@ def error_body(
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def init_app(app: Flask) -> None:
-    """Answer framework errors under the endpoint (404, 405, 413, 429, 503) in OpenAI's shape."""
-    from moderation.api.errors import register_error_shape
-
-    def render(status: int, message: str, headers: dict[str, str]):
-        error_type = "server_error" if status >= 500 else "invalid_request_error"
-        code = "rate_limit_exceeded" if status == 429 else None
-        response = jsonify(error_body(message, error_type, code=code))
-        response.status_code = status
-        response.headers.update(headers)
-        return response
-
-    register_error_shape(app, PATH, render)
-
-
 @blueprint.errorhandler(OpenAIError)
-def _openai_error(exc: OpenAIError):
+def _error_response(exc: OpenAIError) -> Response:
     response = jsonify(error_body(exc.message, exc.error_type, exc.param, exc.code))
     response.status_code = exc.status
     response.headers.update(exc.headers)
     return response
+
+
+def _framework_error(status: int, message: str, headers: dict[str, str]) -> Response:
+    """Errors Flask raises outside the view (404, 405, 413, 429, 503) in OpenAI's shape."""
+    error_type = "server_error" if status >= 500 else "invalid_request_error"
+    code = "rate_limit_exceeded" if status == 429 else None
+    return _error_response(
+        OpenAIError(status, message, error_type=error_type, code=code, headers=headers)
+    )
+
+
+@blueprint.record_once
+def _openai_error_shape(state: BlueprintSetupState) -> None:
+    register_error_shape(state.app, PATH, _framework_error)
 
 
 @blueprint.post(PATH)

@@ -478,10 +478,10 @@ def _predict(
 
 def _evaluate(heldout: Sequence[LabelledComment], scores: list[list[float]]) -> dict[str, Any]:
     """ROC-AUC on the held-out rows: toxicity overall and per domain, finer labels overall."""
-    by_domain: dict[str, float | None] = {}
-    for domain in sorted({c.domain or "unknown" for c in heldout}):
-        members = [i for i, c in enumerate(heldout) if (c.domain or "unknown") == domain]
-        by_domain[domain] = _auc([heldout[i] for i in members], [scores[i] for i in members], 0)
+    by_domain = {
+        domain: _auc([heldout[i] for i in members], [scores[i] for i in members], 0)
+        for domain, members in sorted(_domain_members(heldout).items())
+    }
     return {
         "heldout_rows": len(heldout),
         "toxicity_roc_auc": _auc(heldout, scores, 0),
