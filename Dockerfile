@@ -12,9 +12,11 @@ RUN pip install --index-url "$TORCH_INDEX_URL" "$TORCH_SPEC"
 COPY pyproject.toml README.md ./
 COPY moderation ./moderation
 COPY workers ./workers
-RUN pip install ".[ops]" && useradd --create-home --uid 10001 moderation
+# toxic-comment-classifier without its TensorFlow requirement: only its weights are used.
+RUN pip install ".[ops]" && pip install --no-deps "toxic-comment-classifier==0.3.0" \
+    && useradd --create-home --uid 10001 moderation
 USER moderation
 
-ENV MODERATION_MODEL=/models/minilm-seed
+ENV MODERATION_MODEL=/models/default
 EXPOSE 8000
 CMD ["gunicorn", "--config", "python:moderation.gunicorn_conf", "moderation.wsgi:app", "--bind", "0.0.0.0:8000", "--workers", "2"]

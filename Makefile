@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The CPU build of torch; installed before the rest so no GPU build is pulled in.
 TORCH_SPEC ?= torch==2.13.0
+# A signal of the default scorer; its metadata asks for TensorFlow, which only its
+# original Keras code needs: the build reads its weights and runs the network in torch.
+SIGNAL_SPEC := toxic-comment-classifier==0.3.0
 PYTEST_ARGS ?=
 
 .PHONY: install run test soak lint format model bench compat-latency clean
@@ -14,6 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(SIGNAL_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtualenv and install the service with its dev tools.

@@ -36,6 +36,20 @@ def db_session() -> Session:
     return g.db_session
 
 
+def live_model_card() -> dict | None:
+    """The model the workers run, as one of them last described it (None if none has)."""
+    from moderation.heartbeat import Heartbeats
+    from moderation.ops_store import ops_store
+
+    return Heartbeats(ops_store()).model_card()
+
+
+def live_model_thresholds() -> dict[str, float] | None:
+    """The hold thresholds the workers' model recorded; None when no worker has said."""
+    card = live_model_card()
+    return dict(card.get("thresholds") or {}) if card else None
+
+
 def close_db_session(_exc: BaseException | None = None) -> None:
     """Close the request's session; anything not committed is rolled back."""
     session = g.pop("db_session", None)

@@ -82,7 +82,8 @@ def model() -> None:
     "--train",
     "train_csv",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Labelled CSV (the layout of shared/data/*.csv); default: the bundled seed set.",
+    help="Labelled CSV (the layout of shared/data/*.csv): build a MiniLM model trained on it "
+    "instead of the default combined scorer.",
 )
 @click.option(
     "--output",
@@ -94,11 +95,11 @@ def model() -> None:
     type=click.FloatRange(0, 1, max_open=True),
     default=0.1,
     show_default=True,
-    help="Largest share of the sample drawn from a domain with (almost) only toxic rows; "
-    "0 leaves such a domain out.",
+    help="With --train: largest share of the sample drawn from a domain with (almost) only "
+    "toxic rows; 0 leaves such a domain out.",
 )
-@click.option("--max-rows", type=int, help="Train on at most this many rows.")
-@click.option("--epochs", type=int, help="Training epochs.")
+@click.option("--max-rows", type=int, help="With --train: train on at most this many rows.")
+@click.option("--epochs", type=int, help="With --train: training epochs.")
 @click.option("--force", is_flag=True, help="Rebuild even if the model exists.")
 def model_build(
     train_csv: Path | None,
@@ -108,24 +109,31 @@ def model_build(
     epochs: int | None,
     force: bool,
 ) -> None:
-    """Build an offline Detoxify-format model from the MiniLM encoder."""
-    from moderation.scoring.model_build import build_model
+    """Build the default combined scorer offline (or, with --train, a trained MiniLM model)."""
+    from moderation.scoring.default_model import build_default_model
+    from moderation.scoring.model_build import META_FILE, build_model
 
     settings = _settings()
     if output is None and settings.model_is_hub_name:
         raise click.ClickException("MODERATION_MODEL names a hub model; pass --output DIR")
     target = output or Path(settings.model)
-    if (target / "model.ckpt").exists() and not force:
+    if (target / META_FILE).exists() and not force:
         click.echo(f"model exists at {target} (use --force to rebuild)")
         return
-    build_model(
-        target,
-        train_csv,
-        max_rows=max_rows,
-        epochs=epochs,
-        one_sided_share=one_sided_share,
-        log=click.echo,
-    )
+    try:
+        if train_csv is None:
+            build_default_model(target, log=click.echo)
+        else:
+            build_model(
+                target,
+                train_csv,
+                max_rows=max_rows,
+                epochs=epochs,
+                one_sided_share=one_sided_share,
+                log=click.echo,
+            )
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"model written to {target}")
 
 
@@ -135,7 +143,8 @@ def model_build(
     "data_csv",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Labelled CSV the model was not trained on (the layout of shared/data/*.csv).",
+    help="Labelled CSV the model was not trained on: the layout of shared/data/*.csv, or a "
+    "site's export of its moderators' decisions.",
 )
 @click.option(
     "--model",
@@ -143,22 +152,51 @@ def model_build(
     type=click.Path(file_okay=False, path_type=Path),
     help="Model directory; default: MODERATION_MODEL.",
 )
-def model_tune(data_csv: Path, model_dir: Path | None) -> None:
-    """Choose the model's blend with alt-profanity-check on labelled comments; record it."""
-    from moderation.scoring.model_tune import tune_blend
+@click.option("--site", help="Tune this site's combination and thresholds, not the model's.")
+def model_tune(data_csv: Path, model_dir: Path | None, site: str | None) -> None:
+    """Refit the combination and hold thresholds on labelled comments; report before/after."""
+    from moderation.scoring.model_tune import format_report, tune_model
 
     settings = _settings()
     if model_dir is None and settings.model_is_hub_name:
         raise click.ClickException("MODERATION_MODEL names a hub model; pass --model DIR")
     target = model_dir or Path(settings.model)
     try:
-        entry = tune_blend(target, data_csv, log=click.echo)
-    except (FileNotFoundError, ValueError) as exc:
+        if site is not None:
+            report = _tune_site(site, target, data_csv)
+        else:
+            report = tune_model(target, data_csv, log=click.echo)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None
-    if entry is None:
-        click.echo(f"{target}: no blend (the model alone ranks {data_csv.name} best)")
-    else:
-        click.echo(f"{target}: toxicity blends {entry['weight']:g} of {entry['with']}")
+    click.echo(format_report(report))
+    click.echo("hold thresholds now: " + _thresholds_line(report["thresholds"]))
+    click.echo(f"recorded for site {site!r}" if site else f"recorded in {target}/meta.json")
+
+
+def _tune_site(name: str, model_dir: Path, data_csv: Path) -> dict:
+    from moderation.db import unit_of_work
+    from moderation.policy import SitePolicy
+    from moderation.scoring import scorer_for_model
+    from moderation.scoring.ensemble import EnsembleScorer
+    from moderation.scoring.model_tune import tune_site_policy
+    from moderation.services.sites import site_by_name
+
+    scorer = scorer_for_model(str(model_dir), num_threads=os.cpu_count())
+    if not isinstance(scorer, EnsembleScorer):
+        raise click.ClickException(f"{model_dir} is not the default combined scorer")
+    with _database() as sessions, unit_of_work(sessions) as session:
+        site = site_by_name(session, name)
+        if site is None:
+            raise click.ClickException(f"no site named {name!r}")
+        stored, report = tune_site_policy(
+            scorer, SitePolicy.from_stored(site.policy), data_csv, log=click.echo
+        )
+        site.policy = stored
+    return {**report, "thresholds": {k: v["hold_at"] for k, v in stored["labels"].items()}}
+
+
+def _thresholds_line(thresholds: dict) -> str:
+    return ", ".join(f"{label} {value:.3f}" for label, value in thresholds.items())
 
 
 @main.command("run")
@@ -521,22 +559,37 @@ def evaluate_command(
     import json
 
     from moderation.evaluation import evaluate, format_report, plot_precision_recall
-    from moderation.scoring import scorer_for_model
+    from moderation.policy import thresholds_in_force
+    from moderation.scoring import model_thresholds, model_thresholds_source, scorer_for_model
     from moderation.scoring.training_data import read_labelled_csv
 
     settings = _settings()
     comments = read_labelled_csv(csv_file)[:max_rows]
     scorer = scorer_for_model(model_name or settings.model, num_threads=os.cpu_count())
-    scores = scorer.score_batch([comment.text for comment in comments])
-    figures = evaluate(comments, scores, _policy_of(settings, site), target_recall=target_recall)
+    site_policy = _policy_of(site)
+    texts = [comment.text for comment in comments]
+    if site_policy.combination and hasattr(scorer, "score_signals"):
+        scores = [
+            scorer.combine(row, site_policy.combination) for row in scorer.score_signals(texts)
+        ]
+    else:
+        scores = scorer.score_batch(texts)
+    policy = site_policy.in_force(model_thresholds(scorer))
+    figures = evaluate(comments, scores, policy, target_recall=target_recall)
     figures["model"] = {"name": scorer.model_name, "version": scorer.model_version}
+    figures["thresholds"] = thresholds_in_force(
+        site_policy,
+        model_thresholds(scorer),
+        model=f"{scorer.model_name} {scorer.model_version}",
+        model_source=model_thresholds_source(scorer),
+    )
     plot.parent.mkdir(parents=True, exist_ok=True)
     plot_precision_recall(comments, scores, figures, str(plot))
     figures["plot"] = str(plot)
     click.echo(json.dumps(figures, indent=2) if as_json else format_report(figures))
 
 
-def _policy_of(settings: Settings, site_name: str | None):
+def _policy_of(site_name: str | None):
     from moderation.policy import SitePolicy
 
     if site_name is None:

@@ -19,7 +19,7 @@ DETOXIFY_HUB_MODELS = frozenset(
 def default_model_dir() -> str:
     """Where `moderation model build` puts the offline model unless told otherwise."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return str(cache / "comment-moderation" / "models" / "minilm-seed")
+    return str(cache / "comment-moderation" / "models" / "default")
 
 
 class ConfigError(RuntimeError):
@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     task_queue: str = Field("moderation", min_length=1, max_length=100)
     # Seconds before Redis hands an unacknowledged task to another worker.
     visibility_timeout: int = Field(300, ge=10)
-    # Detoxify hub name (needs internet) or a directory built by `moderation model build`.
+    # A directory built by `moderation model build` (the default combined scorer, or a
+    # trained build), or a Detoxify hub name (needs internet).
     model: str = Field(default_factory=default_model_dir)
     model_quantize: Literal["none", "int8"] = "none"
     model_threads: int | None = Field(None, ge=1, le=64)

@@ -92,12 +92,12 @@ def demo_publishable_key(settings: Settings, port: int) -> str:
 
 
 def _ensure_model(settings: Settings) -> None:
-    if settings.model_is_hub_name or (Path(settings.model) / "model.ckpt").exists():
+    if settings.model_is_hub_name or (Path(settings.model) / "meta.json").exists():
         return
-    from moderation.scoring.model_build import build_model
+    from moderation.scoring.default_model import build_default_model
 
     print(f"building the offline model into {settings.model} (first run only)...", flush=True)
-    build_model(Path(settings.model))
+    build_default_model(Path(settings.model))
 
 
 def _service_commands(port: int, worker_processes: int) -> dict[str, list[str]]:

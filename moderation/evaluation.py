@@ -173,6 +173,7 @@ def format_report(figures: dict[str, Any]) -> str:
     for label, auc in figures["roc_auc"].items():
         lines.append(f"{label:<16} {_fmt(auc):>7}  {_fmt(figures['pr_auc'].get(label)):>6}")
     c = figures["confusion"]
+    lines += ["", *format_thresholds(figures.get("thresholds"))]
     lines += [
         "",
         "at the current thresholds:",
@@ -198,6 +199,21 @@ def format_report(figures: dict[str, Any]) -> str:
             f"  {_pct(d['clean_held_share']):>10}"
         )
     return "\n".join(lines)
+
+
+def format_thresholds(thresholds: dict[str, Any] | None) -> list[str]:
+    """The thresholds in force and where each comes from, as report lines."""
+    if not thresholds:
+        return []
+    lines = [f"thresholds in force (model {thresholds['model']}):"]
+    for label, entry in thresholds["labels"].items():
+        reject = entry.get("reject_at")
+        lines.append(
+            f"  {label:<16} hold at {entry['hold_at']:.3f}"
+            + (f", reject at {reject:.3f}" if reject is not None else "")
+            + f"  ({entry['detail']})"
+        )
+    return lines
 
 
 def _fmt(value: float | None) -> str:

@@ -58,6 +58,7 @@ class Heartbeats:
         self._workers = store.key("workers")
         self._models = store.key("models")
         self._scored = store.key("scored")
+        self._cards = store.key("model_cards")
 
     def beat(self, worker: str, *, active: int, processed: int) -> bool:
         """Record that this worker is alive now; best effort."""
@@ -69,8 +70,30 @@ class Heartbeats:
         return self.store.write(partial(self._forget, [worker]))
 
     def _forget(self, workers: list[str], pipe: Any) -> None:
-        for key in (self._workers, self._models, self._scored):
+        for key in (self._workers, self._models, self._scored, self._cards):
             pipe.hdel(key, *workers)
+
+    def describe_model(self, worker: str, card: dict[str, Any]) -> bool:
+        """Record the model a worker runs, its thresholds and recorded quality; best effort."""
+        record = {**card, "at": time.time()}
+        return self.store.write(lambda pipe: pipe.hset(self._cards, worker, json.dumps(record)))
+
+    def model_card(self) -> dict[str, Any] | None:
+        """The model described most recently by a worker that is still beating, if any."""
+        try:
+            cards = self.store.client.hgetall(self._cards)
+            alive = set(self.store.client.hkeys(self._workers))
+        except redis.RedisError:
+            return None
+        found = []
+        for worker, raw in cards.items():
+            try:
+                card = json.loads(raw)
+            except ValueError:
+                continue
+            if worker in alive:
+                found.append(card)
+        return max(found, key=lambda card: card.get("at", 0), default=None)
 
     def queue_scored(
         self, pipe: Any, *, worker: str | None, name: str, version: str, comments: int

@@ -121,6 +121,8 @@ class Comment(Base):
     # [{begin, end, scores}] per sentence, kept only for comments the model held, so the
     # moderator sees which sentences drove the hold; None (SQL NULL) for every other comment.
     sentence_scores: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # ISO 639-1 code the workers detected before scoring; None until scored or when unsure.
+    language: Mapped[str | None] = mapped_column(String(16))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

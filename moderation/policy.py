@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from moderation.models import Status
 
 LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
-DEFAULT_HOLD_AT = {
+# Used only with a model that records no thresholds of its own (Detoxify's published weights,
+# an older build): every model built here records thresholds chosen on labelled comments.
+FALLBACK_HOLD_AT = {
     "toxicity": 0.5,
     "severe_toxicity": 0.4,
     "obscene": 0.6,
@@ -36,23 +38,70 @@ class LabelBands(BaseModel):
         return self
 
 
-def _default_bands() -> dict[str, LabelBands]:
-    return {label: LabelBands(hold_at=value) for label, value in DEFAULT_HOLD_AT.items()}
-
-
 class SitePolicy(BaseModel):
-    """Per-label bands of one site; labels the model does not score are ignored."""
+    """A site's choices; bands it does not set come from the model's recorded thresholds.
+
+    ``labels`` holds only the site's own bands. ``in_force`` lays them over the model's
+    thresholds, which is the policy ``decide`` applies.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    labels: dict[str, LabelBands] = Field(default_factory=_default_bands)
+    labels: dict[str, LabelBands] = Field(default_factory=dict)
     # Publish unscored comments when scoring fails for good (a site's explicit choice).
     fail_open: bool = False
+    # A comment in a language no loaded model covers: held for a person, or published.
+    unsupported_language: Literal["hold", "publish"] = "hold"
+    # The site's own combination of the default scorer's signals (``model tune --site``).
+    combination: dict[str, Any] | None = None
+    # How the site's thresholds and combination were tuned: file, rows, before and after.
+    tuned: dict[str, Any] | None = None
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any] | None) -> SitePolicy:
-        """The policy a site row holds, defaults filled in."""
+        """The policy a site row holds."""
         return cls.model_validate(stored or {})
+
+    @classmethod
+    def with_thresholds(cls, hold_at: Mapping[str, float]) -> SitePolicy:
+        """A policy that holds each label from the given score."""
+        return cls(labels={label: LabelBands(hold_at=value) for label, value in hold_at.items()})
+
+    def in_force(self, model_thresholds: Mapping[str, float] | None) -> SitePolicy:
+        """The bands applied: the model's thresholds (or the fallback), the site's on top."""
+        base = dict(model_thresholds or FALLBACK_HOLD_AT)
+        bands = {label: LabelBands(hold_at=value) for label, value in base.items()}
+        return self.model_copy(update={"labels": {**bands, **self.labels}})
+
+
+def thresholds_in_force(
+    policy: SitePolicy,
+    model_thresholds: Mapping[str, float] | None,
+    *,
+    model: str | None,
+    model_source: str | None,
+) -> dict[str, Any]:
+    """Each label's bands in force and where they come from, for people to read.
+
+    ``from`` is ``site`` (set or tuned for the site), ``model`` (recorded by the model on
+    labelled rows it was not fitted on) or ``fallback`` (a model that records none).
+    """
+    labels = {}
+    for label, bands in policy.in_force(model_thresholds).labels.items():
+        if label in policy.labels:
+            origin = "site"
+            detail = "tuned on the site's moderators' decisions" if policy.tuned else "site setting"
+        elif model_thresholds and label in model_thresholds:
+            origin, detail = "model", model_source or "recorded by the model"
+        else:
+            origin, detail = "fallback", "built-in; the model records no thresholds"
+        labels[label] = {
+            "hold_at": bands.hold_at,
+            "reject_at": bands.reject_at,
+            "from": origin,
+            "detail": detail,
+        }
+    return {"model": model or "unknown", "labels": labels}
 
 
 @dataclass(frozen=True)
@@ -86,9 +135,18 @@ class Decision:
 
 
 def decide(
-    scores: Mapping[str, float], policy: SitePolicy, *, premoderate: bool = False
+    scores: Mapping[str, float],
+    policy: SitePolicy,
+    *,
+    premoderate: bool = False,
+    model_hold_at: Mapping[str, float] | None = None,
 ) -> Decision:
-    """Turn per-label scores into approve, hold or reject under the site's policy."""
+    """Turn per-label scores into approve, hold or reject under the site's policy.
+
+    Labels the site sets no band for hold from ``model_hold_at`` (the model's recorded
+    thresholds), else from the fallback: a policy is never without thresholds.
+    """
+    policy = policy.in_force(model_hold_at)
     rejects = _crossed(scores, policy, "reject_at", "reject_threshold")
     holds = _crossed(scores, policy, "hold_at", "hold_threshold")
     if rejects:
@@ -112,10 +170,12 @@ def _crossed(
     return tuple(sorted(reasons, key=lambda r: -(r.score or 0)))
 
 
-def hold_thresholds(policy: SitePolicy) -> dict[str, float]:
+def hold_thresholds(
+    policy: SitePolicy, model_hold_at: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """The score per label from which a site stops publishing: its hold (else reject) band."""
     thresholds = {}
-    for label, bands in policy.labels.items():
+    for label, bands in policy.in_force(model_hold_at).labels.items():
         threshold = bands.hold_at if bands.hold_at is not None else bands.reject_at
         if threshold is not None:
             thresholds[label] = threshold

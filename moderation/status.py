@@ -68,6 +68,8 @@ class OpsStatus:
     queue_length: int | None = None
     backlog: Backlog | None = None
     recent: DecisionWindow | None = None
+    # The workers' model as one of them described it: thresholds, their source, quality.
+    model_card: dict[str, Any] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -121,6 +123,7 @@ def gather_status(
     beats: list[Heartbeat] = []
     if broker.ok:
         beats, status.queue_length, status.recent = _from_redis(settings, store)
+        status.model_card = Heartbeats(store).model_card()
         answers = _inspect(celery, settings.task_queue, inspect_timeout)
         status.workers = _worker_rows(beats, answers)
     status.checks.append(_workers_check(status.workers, settings.worker_heartbeat_max_age, broker))
@@ -251,10 +254,28 @@ def render_table(status: OpsStatus) -> str:
             ),
             [_recent_cells(status.recent)],
         ),
+        _thresholds_section(status.model_card),
         ["HEALTHY" if status.healthy else "UNHEALTHY"],
     ]
     lines = [line for section in sections for line in ["", *section]][1:]
     return "\n".join(lines)
+
+
+def _thresholds_section(card: dict[str, Any] | None) -> list[str]:
+    """The default hold thresholds of the workers' model and where they come from."""
+    if not card:
+        return ["THRESHOLDS  no worker has described its model yet"]
+    thresholds = card.get("thresholds") or {}
+    source = card.get("thresholds_source") or "built-in fallback: the model records none"
+    rows = [(label, f"{value:.3f}") for label, value in thresholds.items()]
+    lines = _table(("LABEL", "HOLD AT"), rows) if rows else []
+    quality = card.get("quality") or {}
+    return [
+        f"THRESHOLDS of {card.get('name')} {card.get('version')} (sites may override): {source}",
+        *lines,
+        "recorded quality: "
+        + (", ".join(f"{key} {value}" for key, value in quality.items()) or "none"),
+    ]
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

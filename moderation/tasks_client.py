@@ -89,6 +89,8 @@ class TextScores:
     model_version: str
     scores: list[dict[str, float]]
     spans: list[list[dict[str, Any]]] | None = None
+    # The hold thresholds the worker's model recorded: a site's policy starts from them.
+    thresholds: dict[str, float] | None = None
 
 
 def producer_config(settings: Settings) -> dict[str, Any]:

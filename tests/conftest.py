@@ -27,11 +27,11 @@ from tests.support import (
 
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
-    """The offline model built from the seed set, built once and reused across runs."""
-    if not (MODEL_PATH / "model.ckpt").exists():
-        from moderation.scoring.model_build import build_model
+    """The default combined model, built once and reused across runs."""
+    if not (MODEL_PATH / "meta.json").exists():
+        from moderation.scoring.default_model import build_default_model
 
-        build_model(MODEL_PATH)
+        build_default_model(MODEL_PATH)
     return MODEL_PATH
 
 

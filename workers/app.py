@@ -20,7 +20,7 @@ app.conf.beat_schedule = {
 }
 
 # Heartbeats, task metrics and structured logs; connected before the worker boots.
-monitoring.install(settings)
+monitor = monitoring.install(settings)
 
 
 @worker_process_init.connect
@@ -33,8 +33,10 @@ def _fresh_connections_after_fork(**_kwargs: object) -> None:
 
 
 @celeryd_after_setup.connect
-def _remember_pool_size(instance: object, **_kwargs: object) -> None:
+def _remember_pool_size(sender: str, instance: object, **_kwargs: object) -> None:
     # Children inherit this across fork and split the cores between them.
     from workers.runtime import runtime
 
     runtime.pool_size = int(getattr(instance, "concurrency", 1) or 1)
+    # A broken model stops the worker here, before the pool forks; else ops can see it.
+    monitor.heartbeats.describe_model(sender, runtime.check_model())

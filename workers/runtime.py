@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -10,7 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.config import Settings, load_settings
 from moderation.db import make_engine, make_session_factory
-from moderation.scoring import Scorer, scorer_from_settings
+from moderation.scoring import Scorer, describe_model, scorer_from_settings
+
+log = logging.getLogger(__name__)
 
 
 class WorkerRuntime:
@@ -37,6 +40,30 @@ class WorkerRuntime:
         if self._scorer is None:
             self._scorer = scorer_from_settings(self.settings, threads=self.torch_threads())
         return self._scorer
+
+    def check_model(self) -> dict[str, object]:
+        """Refuse to start with a model whose files are missing or wrong; describe it.
+
+        Runs in the worker's main process before the pool forks, and imports no torch: a
+        broken signal stops the worker with its name instead of holding every comment.
+        """
+        check = getattr(self.scorer, "check", None)
+        try:
+            if check is not None:
+                check()
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.critical("the model cannot be used: %s", exc)
+            raise SystemExit(f"worker not started: the model cannot be used: {exc}") from None
+        card = describe_model(self.scorer)
+        log.info(
+            "scoring with %s %s; hold thresholds %s (%s); recorded quality %s",
+            card["name"],
+            card["version"],
+            card["thresholds"] or "built-in fallback",
+            card["thresholds_source"] or "the model records none",
+            card["quality"] or "not recorded",
+        )
+        return card
 
     def torch_threads(self) -> int:
         """Threads per process so that processes x threads never exceeds the cores."""

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from moderation.api import api_v1
 from moderation.api.errors import ApiError
 from moderation.api.moderation import authenticated_moderator
-from moderation.app_state import app_state, db_session
+from moderation.app_state import app_state, db_session, live_model_thresholds
 from moderation.db import utcnow
 from moderation.models import Moderator, Site
 from moderation.policy import LABELS
@@ -52,7 +52,7 @@ def moderation_what_if():
     except CalibrationError as exc:
         raise ApiError(400, exc.code, exc.message, exc.field) from None
     sites = _sites(moderator, scope)
-    return what_if_body(what_if(db_session(), sites, period, proposed))
+    return what_if_body(what_if(db_session(), sites, period, proposed, live_model_thresholds()))
 
 
 @api_v1.get("/moderation/export.csv")

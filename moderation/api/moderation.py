@@ -15,7 +15,7 @@ from moderation.api import api_v1
 from moderation.api.errors import ApiError
 from moderation.api.parsing import json_object
 from moderation.api.serializers import comment_detail
-from moderation.app_state import db_session
+from moderation.app_state import db_session, live_model_thresholds
 from moderation.models import Article, AuditEvent, Moderator, Site, Status
 from moderation.services.moderation import (
     MAX_BULK,
@@ -75,7 +75,10 @@ def moderation_queue():
     return {
         "queue": filters.queue.value,
         "counts": queue_counts(session, scope, filters),
-        "comments": [moderation_comment(card) for card in cards_for(session, page.comments)],
+        "comments": [
+            moderation_comment(card)
+            for card in cards_for(session, page.comments, live_model_thresholds())
+        ],
         "next_cursor": page.next_cursor,
     }
 
@@ -88,7 +91,7 @@ def moderation_comment_detail(public_id: str):
     comment = comment_for_moderator(session, scope, public_id)
     if comment is None:
         raise ApiError(404, "not_found", "no such comment")
-    return moderation_comment(cards_for(session, [comment])[0])
+    return moderation_comment(cards_for(session, [comment], live_model_thresholds())[0])
 
 
 @api_v1.get("/moderation/audit")
@@ -209,7 +212,7 @@ def _bulk_result(public_id: str, outcome: Outcome | None) -> dict[str, Any]:
 
 
 def _outcome_body(outcome: Outcome) -> dict[str, Any]:
-    card = cards_for(db_session(), [outcome.comment])[0]
+    card = cards_for(db_session(), [outcome.comment], live_model_thresholds())[0]
     return {
         "result": outcome.result.value,
         "message": outcome.message,

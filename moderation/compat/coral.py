@@ -94,7 +94,7 @@ def _score(text: str) -> ScoredText | None:
     spans = scored.spans[0] if scored.spans else []
     return ScoredText(
         scores=scored.scores[0],
-        source=ScoreSource(scored.model_name, scored.model_version),
+        source=ScoreSource(scored.model_name, scored.model_version, scored.thresholds),
         sentences=spans if len(spans) > 1 else None,
     )
 
@@ -115,8 +115,9 @@ def _store_and_decide(
     site: Site, coral_request: CoralRequest, text: str, scored: ScoredText | None
 ) -> Status | None:
     """Our decision: the stored comment's, or the policy's when the site keeps nothing."""
+    policy = SitePolicy.from_stored(site.policy)
     by_policy = (
-        decide(scored.scores, SitePolicy.from_stored(site.policy)).outcome if scored else None
+        decide(scored.scores, policy.in_force(scored.source.thresholds)).outcome if scored else None
     )
     if not site.coral_store_comments:
         return by_policy

@@ -119,7 +119,9 @@ def create_moderation():
     return {
         "id": "modr-" + secrets.token_hex(12),
         "model": f"{scored.model_name}:{scored.model_version}",
-        "results": [_result(scores, policy) for scores in scored.scores],
+        "results": [
+            _result(scores, policy.in_force(scored.thresholds)) for scores in scored.scores
+        ],
     }
 
 

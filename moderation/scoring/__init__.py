@@ -22,6 +22,17 @@ class Scorer(Protocol):
         ...
 
 
+def model_thresholds(scorer: object) -> dict[str, float]:
+    """The hold thresholds a scorer's model recorded; empty when it recorded none."""
+    return dict(getattr(scorer, "thresholds", None) or {})
+
+
+def model_thresholds_source(scorer: object) -> str | None:
+    """How the model chose its recorded thresholds, in words (``meta.json``)."""
+    meta = getattr(scorer, "meta", None) or {}
+    return (meta.get("thresholds") or {}).get("source")
+
+
 def scorer_from_settings(settings: Settings, threads: int | None = None) -> Scorer:
     """The scorer the settings describe; the model loads on first use."""
     quantize = None if settings.model_quantize == "none" else settings.model_quantize
@@ -33,10 +44,33 @@ def scorer_from_settings(settings: Settings, threads: int | None = None) -> Scor
 def scorer_for_model(
     model: str, *, quantize: str | None = None, num_threads: int | None = None
 ) -> Scorer:
-    """Detoxify on a hub name or a built directory, blended as its ``meta.json`` asks."""
+    """The default combined scorer, or Detoxify on a hub name or a trained build's directory."""
     from moderation.scoring.blended import BlendedScorer, blend_weight
     from moderation.scoring.detoxify_scorer import DetoxifyScorer, model_meta
+    from moderation.scoring.ensemble import EnsembleScorer, is_ensemble_dir
 
+    if is_ensemble_dir(model):
+        return EnsembleScorer(model, quantize=quantize, num_threads=num_threads)
     scorer = DetoxifyScorer(model, quantize=quantize, num_threads=num_threads)
     weight = blend_weight(model_meta(model))
     return scorer if weight is None else BlendedScorer(scorer, weight)
+
+
+def describe_model(scorer: object) -> dict[str, object]:
+    """What ops and moderators need to know about a loaded model: name, thresholds, quality."""
+    meta = getattr(scorer, "meta", None) or {}
+    evaluation = meta.get("evaluation") or {}
+    roc_auc = evaluation.get("roc_auc")
+    quality = {
+        "toxicity_roc_auc": roc_auc.get("toxicity") if isinstance(roc_auc, dict) else None,
+        "recall": evaluation.get("recall"),
+        "clean_held_share": evaluation.get("clean_held_share"),
+        "measured_on": (meta.get("fitted_on") or {}).get("file"),
+    }
+    return {
+        "name": getattr(scorer, "model_name", None),
+        "version": getattr(scorer, "model_version", None),
+        "thresholds": model_thresholds(scorer),
+        "thresholds_source": model_thresholds_source(scorer),
+        "quality": {k: v for k, v in quality.items() if v is not None},
+    }

@@ -38,9 +38,18 @@ class DetoxifyScorer:
     chunk_tokens = 2048
 
     def __init__(
-        self, model: str, *, quantize: str | None = None, num_threads: int | None = None
+        self,
+        model: str,
+        *,
+        quantize: str | None = None,
+        num_threads: int | None = None,
+        record: bool = True,
     ) -> None:
-        """Remember what to load; nothing heavy happens until the first ``score_batch``."""
+        """Remember what to load; nothing heavy happens until the first ``score_batch``.
+
+        ``record`` counts forward passes in the metrics; a scorer inside another reports
+        through that one instead.
+        """
         if quantize is not None and quantize not in QUANTIZATIONS:
             raise ValueError(f"unknown quantization {quantize!r}; expected {sorted(QUANTIZATIONS)}")
         if num_threads is not None and num_threads < 1:
@@ -51,6 +60,7 @@ class DetoxifyScorer:
         self._detoxify: Detoxify | None = None
         self._meta: dict[str, Any] | None = None
         self._lock = threading.Lock()
+        self._record = record
 
     @property
     def is_hub_model(self) -> bool:
@@ -72,6 +82,19 @@ class DetoxifyScorer:
         else:
             version = str(self._local_meta().get("version") or "unknown")
         return f"{version}+{self._quantize}" if self._quantize else version
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """The local model's ``meta.json``; empty for a hub model."""
+        return {} if self.is_hub_model else self._local_meta()
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """Hold thresholds the build recorded on rows it did not train on; none for hub models."""
+        if self.is_hub_model:
+            return {}
+        recorded = self._local_meta().get("thresholds") or {}
+        return {k: float(v) for k, v in (recorded.get("hold_at") or {}).items()}
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -101,7 +124,8 @@ class DetoxifyScorer:
                 results[i] = {
                     label: _probability(values, row) for label, values in predicted.items()
                 }
-        observe_scoring(self.model_name, self.model_version, passes)
+        if self._record:
+            observe_scoring(self.model_name, self.model_version, passes)
         return results
 
     def _use_thread_budget(self) -> None:
@@ -117,6 +141,11 @@ class DetoxifyScorer:
 
         if torch.get_num_threads() != self._num_threads:
             torch.set_num_threads(self._num_threads)
+
+    def check(self) -> None:
+        """Raise when a local model's files are missing (a hub model downloads on first use)."""
+        if not self.is_hub_model:
+            self._model_dir()
 
     def warm_up(self) -> None:
         """Load the model now rather than on the first batch; errors wait for that batch."""

@@ -112,7 +112,7 @@ def build_model(
         raise ValueError(f"{csv_path}: no labelled comments")
     settings = _settings(max_rows, epochs or _auto_epochs(len(train_rows)), seed, one_sided_share)
     log(f"training on {len(train_rows)} comments from {csv_path.name}, {len(heldout)} held out")
-    with _torch_threads(), _staging_dir(output_dir) as staging:
+    with _torch_threads(), staging_dir(output_dir) as staging:
         model, tokenizer = _load_base_model(seed)
         _train(model, tokenizer, train_rows, settings, log)
         scores = _predict(model, tokenizer, [c.text for c in heldout]) if heldout else []
@@ -120,6 +120,7 @@ def build_model(
         _save_model(model, tokenizer, staging, final_dir=output_dir)
         meta = _meta(csv_path, (rows, train_rows, heldout), settings, evaluation, started)
         meta["blend"] = choose_blend(heldout, [row[0] for row in scores], log)
+        meta["thresholds"] = heldout_thresholds(heldout, scores, meta["blend"])
         (staging / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     log(f"model {meta['name']} {meta['version']} written to {output_dir}")
     if evaluation:
@@ -268,7 +269,7 @@ def _torch_threads() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _staging_dir(output_dir: Path) -> Iterator[Path]:
+def staging_dir(output_dir: Path) -> Iterator[Path]:
     """Yield an empty directory beside ``output_dir`` that replaces it on success.
 
     Readers see the old model or the new one, never a half-written directory; an old model
@@ -528,6 +529,29 @@ def choose_blend(
         "label": "toxicity",
         "weight": float(best),
         "heldout_mean_domain_roc_auc": by_weight,
+    }
+
+
+def heldout_thresholds(
+    heldout: Sequence[LabelledComment],
+    scores: Sequence[list[float]],
+    blend_entry: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Hold thresholds chosen on the held-out rows, as the workers will score them."""
+    from moderation.scoring.blended import blend, lexical_toxicity
+    from moderation.scoring.combination import TARGET_RECALL, choose_thresholds
+
+    if not heldout or not any(c.is_toxic for c in heldout):
+        return None
+    rows = [dict(zip(LABELS, row, strict=True)) for row in scores]
+    if blend_entry:
+        lexical = lexical_toxicity([c.text for c in heldout])
+        for row, value in zip(rows, lexical, strict=True):
+            row["toxicity"] = blend(row["toxicity"], value, blend_entry["weight"])
+    return {
+        "hold_at": choose_thresholds(rows, heldout),
+        "source": f"recall {TARGET_RECALL:g} of toxic comments on {len(heldout)} held-out rows",
+        "target": {"label": "toxicity", "recall": TARGET_RECALL},
     }
 
 

@@ -194,15 +194,20 @@ def _sum_tallies(tallies: Iterable[Tally]) -> Tally:
 
 
 def what_if(
-    session: Session, sites: Sequence[Site], period: Period, proposed: Mapping[str, float]
+    session: Session,
+    sites: Sequence[Site],
+    period: Period,
+    proposed: Mapping[str, float],
+    model_hold_at: Mapping[str, float] | None = None,
 ) -> WhatIf:
     """Replay each site's moderator decisions in the period against the proposed thresholds.
 
-    A label not in ``proposed`` keeps the site's current threshold for it.
+    A label not in ``proposed`` keeps the threshold in force for it: the site's own, else
+    the workers' model's recorded one (``model_hold_at``).
     """
     result = WhatIf(period, dict(proposed))
     for site in sites:
-        current = hold_thresholds(SitePolicy.from_stored(site.policy))
+        current = hold_thresholds(SitePolicy.from_stored(site.policy).in_force(model_hold_at))
         result.sites.append(_site_what_if(session, site, period, current, current | proposed))
     return result
 

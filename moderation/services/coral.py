@@ -110,6 +110,7 @@ class ScoreSource:
 
     model_name: str
     model_version: str
+    thresholds: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from moderation.db import unit_of_work, utcnow
 from moderation.metrics import observe_decisions
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
 from moderation.policy import Decision, SitePolicy, decide, scoring_failed
-from moderation.scoring import Scorer
+from moderation.scoring import Scorer, model_thresholds
 from moderation.services.explanation import SentenceScores, held_by_score, score_sentences
 from moderation.services.webhooks import COMMENT_DECIDED, emit_events
 
@@ -51,21 +51,32 @@ def score_and_decide(
     with unit_of_work(sessions) as session:
         comments = pending_comments(session, comment_ids)
         texts = {comment.id: comment.text for comment in comments}
-        deciders = _deciders(session, comments)
+        policies = _policies(session, comments, model_thresholds(scorer))
+        combinations = [policies[comment.site_id].combination for comment in comments]
+        deciders = _deciders(comments, policies)
     if not texts:
         return 0
-    scores = dict(zip(texts, scorer.score_batch(list(texts.values())), strict=True))
+    scores = dict(zip(texts, score_texts(scorer, list(texts.values()), combinations), strict=True))
     held = [key for key, decider in deciders.items() if held_by_score(decider(scores[key]))]
     sentences = score_sentences(scorer, {key: texts[key] for key in held})
     with unit_of_work(sessions) as session:
         return store_decisions(session, scores, scorer, sentences)
 
 
+def score_texts(
+    scorer: Scorer, texts: list[str], combinations: Sequence[dict[str, Any] | None]
+) -> list[dict[str, float]]:
+    """Label scores per text; a site's own combination of the signals where it has one."""
+    if not any(combinations) or not hasattr(scorer, "score_signals"):
+        return scorer.score_batch(texts)
+    signals = scorer.score_signals(texts)
+    return [scorer.combine(row, c) for row, c in zip(signals, combinations, strict=True)]
+
+
 def _deciders(
-    session: Session, comments: Sequence[Comment]
+    comments: Sequence[Comment], policies: Mapping[int, SitePolicy]
 ) -> dict[int, Callable[[dict[str, float]], Decision]]:
     """Each comment's policy as a function of its scores, to tell before the write which hold."""
-    policies = _policies(session, comments)
     return {
         comment.id: partial(
             decide, policy=policies[comment.site_id], premoderate=comment.article.premoderate
@@ -90,7 +101,7 @@ def store_decisions(
     comments = pending_comments(session, list(scores_by_id), lock=True)
     if not comments:
         return 0
-    policies = _policies(session, comments)
+    policies = _policies(session, comments, model_thresholds(scorer))
     now = utcnow()
     decided = []
     for comment in comments:
@@ -204,10 +215,13 @@ def transition(
     return True
 
 
-def _policies(session: Session, comments: Sequence[Comment]) -> dict[int, SitePolicy]:
+def _policies(
+    session: Session, comments: Sequence[Comment], model_hold_at: Mapping[str, float] | None = None
+) -> dict[int, SitePolicy]:
+    """Each site's policy in force: its own bands over the model's recorded thresholds."""
     site_ids = {comment.site_id for comment in comments}
     sites = session.scalars(select(Site).where(Site.id.in_(site_ids)))
-    return {site.id: SitePolicy.from_stored(site.policy) for site in sites}
+    return {site.id: SitePolicy.from_stored(site.policy).in_force(model_hold_at) for site in sites}
 
 
 def stale_pending_ids(session: Session, older_than: timedelta, limit: int = 5000) -> list[int]:

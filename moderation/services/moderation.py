@@ -12,7 +12,7 @@ import binascii
 import enum
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -310,8 +310,16 @@ def _micros(moment: datetime) -> int:
 # ---------------------------------------------------------------------------------- cards
 
 
-def cards_for(session: Session, comments: Sequence[Comment]) -> list[Card]:
-    """The cards of these comments: scores against thresholds, author record, history."""
+def cards_for(
+    session: Session,
+    comments: Sequence[Comment],
+    model_hold_at: Mapping[str, float] | None = None,
+) -> list[Card]:
+    """The cards of these comments: scores against thresholds, author record, history.
+
+    ``model_hold_at`` is the workers' model's recorded thresholds, which a site's own
+    bands override.
+    """
     if not comments:
         return []
     sites = _sites(session, {comment.site_id for comment in comments})
@@ -321,7 +329,7 @@ def cards_for(session: Session, comments: Sequence[Comment]) -> list[Card]:
     for comment in comments:
         site = sites[comment.site_id]
         approved, rejected = records.get((comment.site_id, comment.author_id), (0, 0))
-        policy = SitePolicy.from_stored(site.policy)
+        policy = SitePolicy.from_stored(site.policy).in_force(model_hold_at)
         bars, model = score_bars(comment, policy)
         events = history.get(comment.id, [])
         runs = segments(comment.text, comment.sentence_scores, policy)

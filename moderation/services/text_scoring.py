@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from moderation.scoring import Scorer
+from moderation.scoring import Scorer, model_thresholds
 from moderation.scoring.sentences import split_sentences
 
 # Bounds the work one request can ask of a worker.
@@ -41,6 +41,7 @@ def scores_for_texts(
         "model_version": scorer.model_version,
         "scores": scored[: len(texts)],
         "spans": None,
+        "thresholds": model_thresholds(scorer),
     }
     if spans:
         answer["spans"] = [

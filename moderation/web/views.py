@@ -22,10 +22,10 @@ from flask import (
 from werkzeug.datastructures import MultiDict
 
 from moderation.api.calibration import csv_download
-from moderation.app_state import app_state, db_session
+from moderation.app_state import app_state, db_session, live_model_card, live_model_thresholds
 from moderation.db import utcnow
 from moderation.models import Comment, Moderator, Site, Status
-from moderation.policy import LABELS, SitePolicy, hold_thresholds
+from moderation.policy import LABELS, SitePolicy, thresholds_in_force
 from moderation.services.calibration import (
     CalibrationError,
     Period,
@@ -184,7 +184,7 @@ def queue():
         page = queue_page(session, scope, filters, None, PAGE_SIZE)
     context = {
         "filters": filters,
-        "cards": cards_for(session, page.comments),
+        "cards": cards_for(session, page.comments, live_model_thresholds()),
         "more_url": _more_url(filters, page.next_cursor),
     }
     if request.args.get("fragment") == "more":
@@ -228,7 +228,7 @@ def comment_page(public_id: str):
     comment = comment_for_moderator(session, _scope(), public_id)
     if comment is None:
         abort(404)
-    card = cards_for(session, [comment])[0]
+    card = cards_for(session, [comment], live_model_thresholds())[0]
     if request.headers.get("HX-Request"):
         return render_template("moderation/_card.html", card=card, open_history=True)
     return render_template("moderation/comment.html", card=card)
@@ -343,7 +343,10 @@ def _respond(acted: list[tuple[Comment, Outcome | None]], message: str, kind: st
         flash(message, kind)
         return redirect(request.referrer or url_for("moderation_web.queue"), 303)
     session, filters = db_session(), _page_filters()
-    cards = {card.comment.id: card for card in cards_for(session, [c for c, _ in acted])}
+    cards = {
+        card.comment.id: card
+        for card in cards_for(session, [c for c, _ in acted], live_model_thresholds())
+    }
     entries = [_entry(cards[comment.id], outcome, filters) for comment, outcome in acted]
     body = render_template(
         "moderation/_acted.html",
@@ -412,8 +415,21 @@ def what_if_page():
     sites = visible_sites(session, _moderator())
     chosen = _chosen_sites(sites, args.get("site"))
     preset = args.get("period") if args.get("period") in PERIODS else "30"
-    current = hold_thresholds(SitePolicy.from_stored(chosen[0].policy)) if len(chosen) == 1 else {}
+    card = live_model_card()
+    model_hold_at = (card or {}).get("thresholds")
+    in_force = None
+    if len(chosen) == 1:
+        in_force = thresholds_in_force(
+            SitePolicy.from_stored(chosen[0].policy),
+            model_hold_at,
+            model=f"{card['name']} {card['version']}" if card else None,
+            model_source=(card or {}).get("thresholds_source"),
+        )
+    current = (
+        {label: entry["hold_at"] for label, entry in in_force["labels"].items()} if in_force else {}
+    )
     context = {
+        "in_force": in_force,
         "sites": sites,
         "site_id": chosen[0].id if len(chosen) == 1 else None,
         "periods": PERIODS,
@@ -435,7 +451,7 @@ def what_if_page():
         since=period.since.isoformat(),
         until=period.until.isoformat(),
     )
-    result = what_if(session, chosen, period, proposed)
+    result = what_if(session, chosen, period, proposed, model_hold_at)
     return render_template(
         "moderation/what_if.html", **context, result=result, export_url=export_url
     )
