@@ -199,6 +199,27 @@ def _thresholds_line(thresholds: dict) -> str:
     return ", ".join(f"{label} {value:.3f}" for label, value in thresholds.items())
 
 
+@model.command("fetch")
+@click.argument("name")
+def model_fetch(name: str) -> None:
+    """Download Detoxify's published model NAME into the caches Detoxify loads it from.
+
+    NAME is original, unbiased, multilingual, original-small or unbiased-small. Run it on a
+    host with internet: the checkpoint goes to $TORCH_HOME/hub/checkpoints, the config and
+    tokenizer of its model_type to the Hugging Face cache (HF_HOME). Copy both to a host
+    without internet, set TORCH_HOME, HF_HOME and HF_HUB_OFFLINE=1 there, and
+    MODERATION_MODEL=NAME loads offline.
+    """
+    from moderation.scoring.fetch import FetchError, describe, fetch_model
+
+    try:
+        fetched = fetch_model(name, log=click.echo)
+    except FetchError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in describe(fetched):
+        click.echo(line)
+
+
 @main.command("run")
 @click.option("--port", type=int, envvar="PORT", default=8000, show_default=True)
 @click.option(
