@@ -137,6 +137,7 @@ def download_checkpoint(url: str, target: Path, *, progress: bool = True) -> dic
     try:
         _download(url, staging, progress=progress)
         config = read_checkpoint_config(staging, source=url)
+        staging.chmod(0o644)  # mkstemp's 0600 would hide it from workers run as other users
         os.replace(staging, target)
     finally:
         staging.unlink(missing_ok=True)
