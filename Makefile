@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 SIGNAL_SPEC := toxic-comment-classifier==0.3.0
 PYTEST_ARGS ?=
 
-.PHONY: install run test soak lint format model bench compat-latency clean
+.PHONY: install run test soak lint format model bench quality compat-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench: install ## Throughput and latency of the real stack (needs PostgreSQL, Re
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/moderation model build
 	$(BIN)/python -m bench.pipeline
+
+quality: install ## Each signal and the default scorer: ROC-AUC, recall, clean held, speed.
+	$(BIN)/moderation model build
+	$(BIN)/python -m bench.quality
 
 compat-latency: install ## p50/p99 of the Perspective, OpenAI and Coral APIs through their clients.
 	$(BIN)/moderation model build
