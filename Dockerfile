@@ -1,5 +1,7 @@
-# One image for the API, the workers, beat and the model build.
-FROM python:3.11-slim
+# One image for the API, the workers, beat, Flower and the model build; production settings.
+# BASE_IMAGE: any Python 3.11 image with pip on PATH (tests/compose builds one from Debian).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 WORKDIR /app
@@ -13,10 +15,14 @@ COPY pyproject.toml README.md ./
 COPY moderation ./moderation
 COPY workers ./workers
 # toxic-comment-classifier without its TensorFlow requirement: only its weights are used.
+# /models belongs to the service's user: a new volume mounted there takes its owner, so the
+# one-shot model build can write into it.
 RUN pip install ".[ops]" && pip install --no-deps "toxic-comment-classifier==0.3.0" \
-    && useradd --create-home --uid 10001 moderation
+    && useradd --create-home --uid 10001 moderation \
+    && mkdir -p /models && chown moderation:moderation /models
 USER moderation
 
-ENV MODERATION_MODEL=/models/default
+# Production: the secret key (and the rest) must come from the environment; see docker-compose.yml.
+ENV MODERATION_ENV=production MODERATION_MODEL=/models/default
 EXPOSE 8000
 CMD ["gunicorn", "--config", "python:moderation.gunicorn_conf", "moderation.wsgi:app", "--bind", "0.0.0.0:8000", "--workers", "2"]
