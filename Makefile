@@ -10,26 +10,29 @@ TORCH_SPEC ?= torch==2.13.0
 SIGNAL_SPEC := toxic-comment-classifier==0.3.0
 PYTEST_ARGS ?=
 
-.PHONY: install run test soak lint format model bench quality compat-latency clean
+.PHONY: install run test soak compose-test lint format model bench quality compat-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ops]"
 	$(BIN)/python -m pip install --quiet --no-deps "$(SIGNAL_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP) ## Create the virtualenv and install the service with its dev tools.
 
 run: install ## Web + worker + beat (+ Redis if none answers) on embedded defaults.
-	$(BIN)/moderation run
+	MODERATION_ENV=development $(BIN)/moderation run
 
 test: install lint ## The whole suite, on SQLite and PostgreSQL, with a real worker.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 soak: install ## Ten minutes at a steady rate through gunicorn and workers: flat memory, no loss.
 	MODERATION_SOAK_SECONDS=$${SOAK_SECONDS:-600} $(BIN)/python -m pytest tests/faults/test_soak.py -k postgresql -s
+
+compose-test: install ## Build the image and run docker-compose.yml with podman (opt-in, slow).
+	$(BIN)/python -m pytest -m compose tests/compose -v $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check moderation workers tests bench

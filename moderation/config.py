@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "MODERATION_"
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key"  # noqa: S105  (refused in production)
+MIN_SECRET_LENGTH = 32
 DETOXIFY_HUB_MODELS = frozenset(
     {"original", "unbiased", "multilingual", "original-small", "unbiased-small"}
 )
@@ -31,7 +33,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    env: Literal["development", "test", "production"] = "development"
+    # Production unless said otherwise: a real secret, Secure cookies, /metrics behind a token.
+    env: Literal["development", "test", "production"] = "production"
     secret_key: str = DEVELOPMENT_SECRET_KEY
     database_url: str = "sqlite:///var/moderation.sqlite3"
     broker_url: str = "redis://127.0.0.1:6379/0"
@@ -42,6 +45,12 @@ class Settings(BaseSettings):
     # trained build), or a Detoxify hub name (needs internet).
     model: str = Field(default_factory=default_model_dir)
     model_quantize: Literal["none", "int8"] = "none"
+    # The model for comments detected in a language other than English: a Detoxify hub name
+    # (``multilingual``) or a model directory. Unset, such comments follow their site's
+    # ``unsupported_language`` choice (held for a person by default).
+    model_multilingual: str | None = None
+    # The ISO 639-1 codes that model covers, comma-separated (Detoxify's multilingual list).
+    model_multilingual_languages: str = "en,fr,es,it,pt,tr,ru"
     model_threads: int | None = Field(None, ge=1, le=64)
     scoring_max_retries: int = Field(3, ge=0, le=20)
     scoring_retry_delay: float = Field(2.0, ge=0)
@@ -76,11 +85,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # JSON lines or plain text; JSON by default in production.
     log_format: Literal["json", "text"] | None = None
-    # /readyz and `moderation status` want a worker heartbeat at most this many seconds old.
+    # /healthz/workers and `moderation status` want a worker heartbeat this fresh (seconds).
     worker_heartbeat_max_age: float = Field(30.0, gt=0)
     # `moderation status` reports a backlog when a comment has been pending this long.
     max_pending_age: float = Field(300.0, gt=0)
-    # When set, /metrics wants "Authorization: Bearer <token>".
+    # /metrics wants "Authorization: Bearer <token>"; in production it answers 403 while unset.
     metrics_token: str | None = None
     # Moderator sessions: the cookie is Secure unless env is development (None = that rule).
     session_cookie_secure: bool | None = None
@@ -111,6 +120,21 @@ class Settings(BaseSettings):
             raise ValueError("must be a rate limit such as '10/minute;100/hour'") from None
         return value
 
+    @field_validator("model_multilingual")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("model_multilingual_languages")
+    @classmethod
+    def _language_codes(cls, value: str) -> str:
+        codes = [code.strip().lower() for code in value.split(",") if code.strip()]
+        if not codes or not all(re.fullmatch("[a-z]{2,3}", code) for code in codes):
+            raise ValueError("must be comma-separated ISO 639-1 codes such as 'fr,es,it'")
+        return ",".join(codes)
+
     @field_validator("broker_url")
     @classmethod
     def _redis_broker(cls, value: str) -> str:
@@ -120,14 +144,30 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
-            raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be set to a real secret in production")
+        if self.env != "production":
+            return self
+        if self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be set to a real secret in production "
+                f"(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                f"or set {ENV_PREFIX}ENV=development on a machine of your own"
+            )
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
+                f"in production"
+            )
         return self
 
     @property
     def model_is_hub_name(self) -> bool:
         """True when the model is downloaded by Detoxify rather than loaded from disk."""
         return self.model in DETOXIFY_HUB_MODELS
+
+    @property
+    def multilingual_languages(self) -> frozenset[str]:
+        """The languages ``model_multilingual`` covers."""
+        return frozenset(self.model_multilingual_languages.split(","))
 
     @property
     def cookie_secure(self) -> bool:

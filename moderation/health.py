@@ -1,8 +1,11 @@
 """Liveness and readiness for load balancers, process managers and ops.
 
-``/healthz`` says the process is up. ``/readyz`` says whether the service as a whole can do
-its work: the database answers, the broker answers, and at least one worker has sent a
-heartbeat recently; each check is named in the body, and any failure answers 503.
+``/healthz`` says the process is up (liveness). ``/readyz`` says whether this web process can
+take requests: its own dependencies, the database and Redis (rate limits, task messages),
+answer (readiness). Workers are not among them: with every worker down the API still
+accepts comments, which wait as pending, so a readiness probe must not take the API out of
+service for it. ``/healthz/workers`` answers for the workers, for ops and alerting. Each
+check is named in the body, and any failure answers 503.
 """
 
 from __future__ import annotations
@@ -79,13 +82,9 @@ def check_worker_heartbeats(store: OpsStore, max_age: float) -> Check:
     return Check("workers", bool(fresh), f"{detail} (limit {max_age:g} s)")
 
 
-def readiness_checks(session: Session, store: OpsStore, heartbeat_max_age: float) -> list[Check]:
-    """The checks behind ``/readyz``."""
-    return [
-        check_database(session),
-        check_broker(store),
-        check_worker_heartbeats(store, heartbeat_max_age),
-    ]
+def readiness_checks(session: Session, store: OpsStore) -> list[Check]:
+    """The checks behind ``/readyz``: what this web process itself needs."""
+    return [check_database(session), check_broker(store)]
 
 
 @health.get("/healthz")
@@ -96,9 +95,18 @@ def healthz():
 
 @health.get("/readyz")
 def readyz():
-    """Database, broker and a fresh worker heartbeat; 503 naming the failed check otherwise."""
+    """Database and Redis answer; 503 naming the failed check otherwise."""
+    return _answer(readiness_checks(db_session(), ops_store()))
+
+
+@health.get("/healthz/workers")
+def workers_health():
+    """At least one worker sent a heartbeat recently; 503 otherwise (for alerting)."""
     max_age = app_state().settings.worker_heartbeat_max_age
-    checks = readiness_checks(db_session(), ops_store(), max_age)
+    return _answer([check_worker_heartbeats(ops_store(), max_age)])
+
+
+def _answer(checks: list[Check]):
     ok = all(check.ok for check in checks)
     body = {
         "status": "ok" if ok else "unavailable",

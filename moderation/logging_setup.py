@@ -30,7 +30,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 # Accept a caller's id only if it is short and harmless in a log line or a header.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 # Probes and scrapes would drown the access log.
-_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_QUIET_PATHS = frozenset({"/healthz", "/healthz/workers", "/readyz", "/metrics"})
 
 _context: ContextVar[dict[str, Any] | None] = ContextVar("moderation_log_context", default=None)
 log = logging.getLogger("moderation.http")

@@ -515,9 +515,15 @@ def _heartbeat_families(beats: list[Heartbeat], settings: Settings) -> Iterator[
 
 @metrics_blueprint.get("/metrics")
 def metrics_view() -> Response:
-    """Prometheus text exposition; a bearer token is wanted when MODERATION_METRICS_TOKEN is set."""
+    """Prometheus text exposition behind ``MODERATION_METRICS_TOKEN``.
+
+    The metrics name every site; production without a token serves none of them.
+    """
     state = app_state()
     token = state.settings.metrics_token
+    if not token and state.settings.env == "production":
+        message = "set MODERATION_METRICS_TOKEN to scrape /metrics in production\n"
+        return Response(message, status=403, mimetype="text/plain")
     if token and not hmac.compare_digest(
         request.headers.get("Authorization", ""), f"Bearer {token}"
     ):

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 import redis
 
+# The service runs as production unless told otherwise; the suite says what it is, and the
+# processes and CLI commands it starts inherit that. Tests of the default unset it.
+os.environ["MODERATION_ENV"] = "test"
+
 from moderation import create_app
 from moderation.db import make_engine, make_session_factory, unit_of_work
 from moderation.migrate import upgrade_database

@@ -1,4 +1,5 @@
-"""/readyz and `moderation status` tell the truth when the worker or the broker goes away."""
+"""/readyz, /healthz/workers and `moderation status` tell the truth when a worker or the broker
+goes away; readiness follows the web's own dependencies only."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import signal
 
 import pytest
+import requests
 
 from tests.conftest import MODEL_PATH, ping_worker
 from tests.ops_support import own_redis, readyz, run_status
@@ -26,6 +28,12 @@ def failed_checks(url: str) -> set[str]:
     return {name for name, check in body["checks"].items() if not check["ok"]}
 
 
+def workers_healthy(url: str) -> bool:
+    response = requests.get(f"{url}/healthz/workers", timeout=30)
+    assert set(response.json()["checks"]) == {"workers"}
+    return response.status_code == 200
+
+
 def assert_status(settings, healthy: bool, failing: str | None = None) -> str:
     result = run_status(settings)
     assert result.returncode == (0 if healthy else 1), result.stdout + result.stderr
@@ -36,41 +44,46 @@ def assert_status(settings, healthy: bool, failing: str | None = None) -> str:
     return result.stdout
 
 
-def test_a_stopped_or_hung_worker_makes_the_service_unready(database_url, sessions, tmp_path):
+def test_a_stopped_or_hung_worker_fails_the_worker_check_but_not_readiness(
+    database_url, sessions, tmp_path
+):
     settings = settings_for_tests(
         database_url, MODEL_PATH, worker_heartbeat_max_age=HEARTBEAT_MAX_AGE
     )
     worker = WorkerProcess(settings, tmp_path / "worker.log")
     with serving(settings) as server:
-        assert failed_checks(server.url) == {"workers"}
+        # No worker at all: the API still takes comments, so it stays ready.
+        assert ready(server.url) and not workers_healthy(server.url)
         worker.start(ping_worker(settings))
         try:
-            assert wait_until(lambda: ready(server.url), timeout=60)
+            assert wait_until(lambda: workers_healthy(server.url), timeout=60)
             _code, body = readyz(server.url)
             assert body["status"] == "ok"
-            assert set(body["checks"]) == {"database", "broker", "workers"}
+            assert set(body["checks"]) == {"database", "broker"}
             table = assert_status(settings, healthy=True)
             assert worker.name in table
 
             # A hung worker sends no heartbeat and answers no ping: it ages out.
             os.kill(worker.process.pid, signal.SIGSTOP)
             try:
-                assert wait_until(lambda: not ready(server.url), timeout=HEARTBEAT_MAX_AGE + 60)
-                assert failed_checks(server.url) == {"workers"}
+                assert wait_until(
+                    lambda: not workers_healthy(server.url), timeout=HEARTBEAT_MAX_AGE + 60
+                )
+                assert ready(server.url)
                 assert_status(settings, healthy=False, failing="workers")
             finally:
                 os.kill(worker.process.pid, signal.SIGCONT)
-            assert wait_until(lambda: ready(server.url), timeout=60)
+            assert wait_until(lambda: workers_healthy(server.url), timeout=60)
             assert_status(settings, healthy=True)
 
             # A clean stop takes the worker off at once.
             worker.stop()
-            assert wait_until(lambda: not ready(server.url), timeout=15)
-            assert failed_checks(server.url) == {"workers"}
+            assert wait_until(lambda: not workers_healthy(server.url), timeout=15)
+            assert ready(server.url)
             assert_status(settings, healthy=False, failing="workers")
 
             worker.start(ping_worker(settings))
-            assert wait_until(lambda: ready(server.url), timeout=60)
+            assert wait_until(lambda: workers_healthy(server.url), timeout=60)
             assert_status(settings, healthy=True)
         finally:
             worker.stop()
@@ -88,18 +101,37 @@ def test_an_unreachable_broker_makes_the_service_unready(database_url, sessions,
         worker.start(ping_worker(settings))
         try:
             with serving(settings) as server:
-                assert wait_until(lambda: ready(server.url), timeout=60)
+                assert wait_until(lambda: workers_healthy(server.url), timeout=60)
+                assert ready(server.url)
                 assert_status(settings, healthy=True)
 
                 broker.stop()
                 assert not ready(server.url)
-                assert failed_checks(server.url) == {"broker", "workers"}
+                assert failed_checks(server.url) == {"broker"}
+                assert not workers_healthy(server.url)
                 table = assert_status(settings, healthy=False, failing="broker")
                 assert ["database", "ok"] in [line.split()[:2] for line in table.splitlines()]
 
                 broker.start()
                 # The worker reconnects with back-off, then beats again.
-                assert wait_until(lambda: ready(server.url), timeout=120)
+                assert ready(server.url)
+                assert wait_until(lambda: workers_healthy(server.url), timeout=120)
                 assert_status(settings, healthy=True)
         finally:
             worker.stop()
+
+
+def test_metrics_need_a_token_in_production(settings):
+    from moderation import create_app
+
+    production = settings.model_copy(
+        update={"env": "production", "secret_key": "x" * 40, "metrics_token": None}
+    )
+    client = create_app(production).test_client()
+    refused = client.get("/metrics")
+    assert refused.status_code == 403 and b"MODERATION_METRICS_TOKEN" in refused.data
+
+    guarded = create_app(production.model_copy(update={"metrics_token": "t0ken"})).test_client()
+    assert guarded.get("/metrics").status_code == 401
+    scraped = guarded.get("/metrics", headers={"Authorization": "Bearer t0ken"})
+    assert scraped.status_code == 200 and b"moderation_" in scraped.data

@@ -26,12 +26,24 @@ def test_a_bad_value_names_its_variable(monkeypatch, variable, value):
         load_settings()
 
 
-def test_production_refuses_the_development_secret(monkeypatch):
-    monkeypatch.setenv("MODERATION_ENV", "production")
-    with pytest.raises(ConfigError, match="MODERATION_SECRET_KEY"):
+def test_production_is_the_default_and_refuses_the_development_secret(monkeypatch):
+    monkeypatch.delenv("MODERATION_ENV", raising=False)
+    monkeypatch.delenv("MODERATION_SECRET_KEY", raising=False)
+    with pytest.raises(ConfigError, match="MODERATION_SECRET_KEY must be set"):
+        load_settings()
+    monkeypatch.setenv("MODERATION_SECRET_KEY", "too-short")
+    with pytest.raises(ConfigError, match="at least 32 characters"):
         load_settings()
     monkeypatch.setenv("MODERATION_SECRET_KEY", "a-real-secret-from-the-environment")
-    assert load_settings().env == "production"
+    settings = load_settings()
+    assert settings.env == "production" and settings.cookie_secure
+
+
+def test_development_is_said_explicitly(monkeypatch):
+    monkeypatch.setenv("MODERATION_ENV", "development")
+    monkeypatch.delenv("MODERATION_SECRET_KEY", raising=False)
+    settings = load_settings()
+    assert settings.env == "development" and not settings.cookie_secure
 
 
 def test_hub_model_names_are_recognised():
