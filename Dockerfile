@@ -11,13 +11,18 @@ ARG TORCH_SPEC="torch==2.13.0"
 ARG TORCH_INDEX_URL="https://download.pytorch.org/whl/cpu"
 RUN pip install --index-url "$TORCH_INDEX_URL" "$TORCH_SPEC"
 
+# The dependencies in a layer of their own, which a change to the code does not rebuild.
+# toxic-comment-classifier without its TensorFlow requirement: only its weights are used.
 COPY pyproject.toml README.md ./
+RUN mkdir moderation workers && touch moderation/__init__.py workers/__init__.py \
+    && pip install ".[ops]" && pip install --no-deps "toxic-comment-classifier==0.3.0" \
+    && pip uninstall --yes comment-moderation && rm -rf moderation workers build ./*.egg-info
+
 COPY moderation ./moderation
 COPY workers ./workers
-# toxic-comment-classifier without its TensorFlow requirement: only its weights are used.
 # /models belongs to the service's user: a new volume mounted there takes its owner, so the
 # one-shot model build can write into it.
-RUN pip install ".[ops]" && pip install --no-deps "toxic-comment-classifier==0.3.0" \
+RUN pip install --no-deps . && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 moderation \
     && mkdir -p /models && chown moderation:moderation /models
 USER moderation
