@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Site API (secret key): per site key. Public widget API: posts per client IP, per
     # reader and per publishable key, and reads per client IP. Flask-Limiter strings.
     ratelimit_site_key: str = "1000/second"
+    # Requests with a key that is not valid, per client address; past it, 429 before any lookup.
+    ratelimit_invalid_key: str = "30/minute"
     # The Perspective-, Coral- and OpenAI-compatible endpoints, per site key: each request
     # makes a worker score text ahead of the backlog of posted comments.
     ratelimit_sync: str = "20/second;600/minute"
@@ -104,6 +106,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "ratelimit_site_key",
+        "ratelimit_invalid_key",
         "ratelimit_sync",
         "ratelimit_public_ip",
         "ratelimit_public_author",

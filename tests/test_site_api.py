@@ -446,3 +446,44 @@ def test_openapi_describes_the_integration_endpoints(web):
     assert set(spec["webhooks"]) == {"comment.decided", "comment.moderated"}
     public_post = spec["paths"]["/api/v1/public/{key}/articles/{article_id}/comments"]["post"]
     assert public_post["security"] == []
+
+
+def test_made_up_keys_are_refused_before_the_database_after_a_few(database_url, broker, sessions):
+    """A flood of invalid keys from one address stops costing queries once over the limit."""
+    from sqlalchemy import event
+
+    from tests.support import app_with
+
+    queries: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "sites" in statement:
+            queries.append(statement)
+
+    # The limiter's counters outlive one test app: an address of this run's own.
+    flooder, bystander = ("10." + ".".join(map(str, uuid.uuid4().bytes[:3])) for _ in "ab")
+    with app_with(database_url, broker, ratelimit_invalid_key="3/minute") as limited:
+        client = limited.test_client()
+        engine = limited.extensions["moderation"].engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            answers = [
+                client.get(
+                    "/api/v1/comments/cmt_x",
+                    headers={"Authorization": f"Bearer msk_made-up-{i}"},
+                    environ_base={"REMOTE_ADDR": flooder},
+                )
+                for i in range(6)
+            ]
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        other = client.get(
+            "/api/v1/comments/cmt_x",
+            headers={"Authorization": "Bearer msk_made-up-other"},
+            environ_base={"REMOTE_ADDR": bystander},
+        )
+    assert [a.status_code for a in answers] == [401, 401, 401, 429, 429, 429]
+    assert answers[3].json["error"]["code"] == "too_many_invalid_keys"
+    assert int(answers[3].headers["Retry-After"]) >= 1
+    assert len(queries) == 3  # one lookup per key until the limit, none after
+    assert other.status_code == 401  # another address is not punished

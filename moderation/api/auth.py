@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import request
+from flask_limiter.util import get_remote_address
 
 from moderation.api.errors import ApiError
-from moderation.app_state import db_session
+from moderation.app_state import app_state, db_session
+from moderation.limits import record_failure, too_many_failures
 from moderation.models import Site
 from moderation.services.sites import site_for_api_key
+
+INVALID_KEY_SCOPE = "invalid-key"
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
 
@@ -30,7 +36,29 @@ def authenticated_site() -> Site:
             "send the site key as 'Authorization: Bearer <key>'",
             headers=_CHALLENGE,
         )
-    site = site_for_api_key(db_session(), key)
+    site = site_for_key(lambda: site_for_api_key(db_session(), key))
     if site is None:
         raise ApiError(401, "unauthorized", "the site key is not valid", headers=_CHALLENGE)
+    return site
+
+
+def site_for_key(lookup: Callable[[], Site | None]) -> Site | None:
+    """Run a key lookup, unless this client sent too many invalid keys lately (a 429).
+
+    Every kind of key (secret, publishable, the compatible APIs') goes through here, so a
+    flood of made-up keys from one address costs the database nothing after the first few.
+    """
+    client = get_remote_address() or "unknown"
+    limit = app_state().settings.ratelimit_invalid_key
+    wait = too_many_failures(INVALID_KEY_SCOPE, limit, client)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "too_many_invalid_keys",
+            "too many requests with keys that are not valid; try again later",
+            headers={"Retry-After": str(int(wait))},
+        )
+    site = lookup()
+    if site is None:
+        record_failure(INVALID_KEY_SCOPE, limit, client)
     return site

@@ -74,7 +74,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+        # Shared code (key checks) raises ApiError on the compatible APIs' paths too.
+        other = _other_shape(exc.status, exc.message, exc.headers)
+        return other or error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):

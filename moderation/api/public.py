@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
+from moderation.api.auth import site_for_key
 from moderation.api.errors import ApiError
 from moderation.api.parsing import (
     cursor,
@@ -94,7 +95,8 @@ def public_site() -> Site:
 def _site_or_none() -> Site | None:
     cached = g.get("public_site", _NO_SITE)
     if cached is _NO_SITE:
-        cached = site_for_publishable_key(db_session(), g.get("publishable_key", ""))
+        key = g.get("publishable_key", "")
+        cached = site_for_key(lambda: site_for_publishable_key(db_session(), key))
         g.public_site = cached
     return cached  # type: ignore[return-value]
 

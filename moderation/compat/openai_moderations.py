@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from moderation.api.auth import bearer_key
+from moderation.api.auth import bearer_key, site_for_key
 from moderation.api.errors import register_error_shape
 from moderation.app_state import app_state, db_session
 from moderation.models import Site, Status
@@ -132,7 +132,7 @@ def _authenticated_site() -> Site:
             401,
             "You didn't provide an API key. Send your site key as 'Authorization: Bearer KEY'.",
         )
-    site = site_for_api_key(db_session(), key)
+    site = site_for_key(lambda: site_for_api_key(db_session(), key))
     if site is None:
         raise OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key")
     return site

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
 from moderation.api.errors import register_error_shape
+from moderation.api.auth import site_for_key
 from moderation.app_state import app_state, db_session
 from moderation.compat.perspective_analysis import (
     analyze_response,
@@ -96,5 +97,5 @@ def _require_site_key() -> None:
     key = request.args.get("key", "").strip()
     if not key:
         raise missing_key()
-    if site_for_api_key(db_session(), key) is None:
+    if site_for_key(lambda: site_for_api_key(db_session(), key)) is None:
         raise invalid_key()
