@@ -9,6 +9,7 @@ the rules after it are kept as reasons too, so a moderator sees everything that 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -176,18 +177,45 @@ def _repeat_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-_LINK = re.compile(
-    r"(?:https?://|www\.)\S+"
-    r"|\b[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\."
-    r"(?:com|net|org|info|biz|io|co|me|ly|xyz|top|online|site|shop|app|dev|ru|cn|uk|de|fr)"
-    r"\b(?:/\S*)?",
-    re.IGNORECASE,
+# Anything shaped like a host name, with an optional scheme, port and path; whether it ends
+# in a real public suffix is decided by tldextract, against the Public Suffix List.
+_HOST_LIKE = re.compile(
+    r"(?P<scheme>https?://)?(?P<host>(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W\d_][\w-]*[^\W_])"
+    r"(?::\d{1,5})?(?:/\S*)?",
+    re.UNICODE,
 )
+_SUFFIXES: Any = None
+_SUFFIXES_LOCK = threading.Lock()
+
+
+def _public_suffixes() -> Any:
+    """tldextract on the Public Suffix List snapshot it ships: never fetched, never cached."""
+    global _SUFFIXES
+    with _SUFFIXES_LOCK:
+        if _SUFFIXES is None:
+            import tldextract
+
+            _SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return _SUFFIXES
 
 
 def find_links(text: str) -> list[str]:
-    """URLs and bare domain names in the text."""
-    return _LINK.findall(text)
+    """URLs and bare domain names in the text: every public suffix, IDNs included.
+
+    A bare name whose suffix starts with a capital (``end.It was``) reads as a missing
+    space after a full stop, not a link.
+    """
+    found = []
+    for match in _HOST_LIKE.finditer(text):
+        host = match.group("host")
+        parts = _public_suffixes()(host)
+        if not parts.suffix or not parts.domain:
+            continue
+        bare = match.group("scheme") is None and not host.lower().startswith("www.")
+        if bare and parts.suffix[0].isupper():
+            continue
+        found.append(match.group(0).rstrip(".,;:!?)'\""))
+    return found
 
 
 def link_findings(text: str, hold_links: bool) -> list[Finding]:

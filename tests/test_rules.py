@@ -128,6 +128,40 @@ def test_links_hold_only_where_the_article_asks_for_it():
     assert held.reasons[0].as_dict()["score"] == 2.0
 
 
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("details at example.eu today", ["example.eu"]),
+        ("go to nieuws.nl!", ["nieuws.nl"]),
+        ("see whitehouse.us.", ["whitehouse.us"]),
+        ("cheap at bücher.de now", ["bücher.de"]),
+        ("тут пример.рф", ["пример.рф"]),
+        ("the BBC at bbc.co.uk/news", ["bbc.co.uk/news"]),
+        (
+            "ask at https://news.example.com:8443/a?b=1, then",
+            ["https://news.example.com:8443/a?b=1"],
+        ),
+        ("www.spam.xyz", ["www.spam.xyz"]),
+    ],
+)
+def test_every_public_suffix_is_a_link(text, links):
+    assert find_links(text) == links
+    assert verdict(text, hold_links=True).decision.outcome == Status.HELD
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the U.S. economy grew 3.5 percent",
+        "e.g. the bridge",
+        "it ended.It was late",  # a missing space, not a link to the .it domain
+        "a.b is not a domain, nor is version 1.2.3",
+    ],
+)
+def test_text_that_only_looks_dotted_is_not_a_link(text):
+    assert find_links(text) == []
+
+
 def test_clean_text_leaves_the_decision_to_the_model():
     result = verdict("A fair and useful article, thank you.", hold_links=True)
     assert result.refusal is None and result.decision is None
