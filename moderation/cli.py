@@ -241,9 +241,9 @@ def run_command(port: int, worker_processes: int) -> None:
 @click.argument("email")
 @click.option("--site", "site_names", multiple=True, help="A site they moderate (repeatable).")
 @click.option("--admin", is_flag=True, help="Sees and acts on every site.")
-@click.password_option(help="Asked for when not given (at least 10 characters).")
+@click.option("--password", help="Asked for when not given (at least 10 characters).")
 def create_moderator_command(
-    email: str, site_names: tuple[str, ...], admin: bool, password: str
+    email: str, site_names: tuple[str, ...], admin: bool, password: str | None
 ) -> None:
     """Add a moderator who signs in at /login with this email and password."""
     from moderation.db import make_engine, make_session_factory, unit_of_work
@@ -261,6 +261,9 @@ def create_moderator_command(
                 if site is None:
                     raise click.ClickException(f"no site named {name!r}")
                 sites.append(site)
+            # Asked only once the sites are known to exist.
+            if password is None:
+                password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
             try:
                 create_moderator(session, email, password, sites=sites, is_admin=admin)
             except AccountError as exc:

@@ -7,6 +7,8 @@ import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 MAX_TEXT_LENGTH = 5000
 # NUL cannot be stored by PostgreSQL and lone surrogates cannot be encoded as UTF-8.
@@ -29,7 +31,10 @@ def _not_blank(value: str) -> str:
 
 def _text_length(value: str) -> str:
     if len(value) > MAX_TEXT_LENGTH:
-        raise ValueError(f"must be at most {MAX_TEXT_LENGTH} characters")
+        # Its own error code, as the site's shorter limit answers (rules: text_too_long).
+        raise PydanticCustomError(
+            "text_too_long", "must be at most {limit} characters", {"limit": MAX_TEXT_LENGTH}
+        )
     return value
 
 

@@ -91,7 +91,7 @@ def test_idempotency_key_reused_for_other_text_is_a_conflict(client, auth, sessi
     [
         ({"text": ""}, "text", "invalid"),
         ({"text": "  \n "}, "text", "invalid"),
-        ({"text": "x" * 5001}, "text", "invalid"),
+        ({"text": "x" * 5001}, "text", "text_too_long"),
         ({"author_id": 7}, "author_id", "invalid"),
         ({"article_url": "ftp://x"}, "article_url", "invalid"),
         ({"parent_id": "cmt_unknown"}, "parent_id", "unknown_parent"),

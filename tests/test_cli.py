@@ -37,3 +37,27 @@ def test_rotate_key_retires_the_old_key(client, database_url):
     assert new != old
     assert status_with(client, old) == 401
     assert status_with(client, new) == 404
+
+
+def test_an_unknown_site_is_named_before_any_password_is_asked(client, database_url):
+    result = CliRunner().invoke(
+        main,
+        ["create-moderator", "ann@news.example", "--site", "no-such-site"],
+        env={"MODERATION_DATABASE_URL": database_url},
+        input="",
+    )
+    assert result.exit_code != 0
+    assert "no site named 'no-such-site'" in result.output
+    assert "Password" not in result.output
+
+
+def test_the_password_is_asked_once_the_site_exists(client, database_url):
+    run(database_url, "create-site", "cli-news")
+    result = CliRunner().invoke(
+        main,
+        ["create-moderator", "ann@news.example", "--site", "cli-news"],
+        env={"MODERATION_DATABASE_URL": database_url},
+        input="a-long-password\na-long-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password" in result.output and "created moderator" in result.output

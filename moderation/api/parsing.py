@@ -37,7 +37,7 @@ def validated(model: type[Model], body: dict[str, Any]) -> Model:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or None
         message = error["msg"].removeprefix("Value error, ")
-        code = "missing_field" if error["type"] == "missing" else "invalid"
+        code = _ERROR_CODES.get(error["type"], "invalid")
         raise ApiError(422, code, f"{field}: {message}", field) from None
 
 
@@ -50,6 +50,10 @@ def idempotency_key() -> str | None:
         message = "Idempotency-Key must be 1-200 printable characters"
         raise ApiError(422, "invalid", message, "Idempotency-Key")
     return key
+# pydantic's error types that have a code of their own in this API; the rest are "invalid".
+_ERROR_CODES = {"missing": "missing_field", "text_too_long": "text_too_long"}
+
+
 
 
 def page_limit(default: int = 20, maximum: int = MAX_PAGE) -> int:
