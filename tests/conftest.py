@@ -145,7 +145,7 @@ def ping_worker(settings):
     return _ping
 
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("MODERATION_TEST_CHROMIUM", "/usr/bin/chromium"))
 
 
 @pytest.fixture(scope="session")
@@ -154,7 +154,7 @@ def browser():
     if not CHROMIUM.exists():
         if os.environ.get("MODERATION_TEST_REQUIRE_BROWSER"):
             pytest.fail("/usr/bin/chromium is missing (apt-get install chromium)")
-        pytest.skip("browser tests need /usr/bin/chromium (apt-get install chromium)")
+        pytest.skip(f"{BROWSER_SKIP} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -183,3 +183,23 @@ def page(browser):
     yield page
     context.close()
     assert not errors, f"script errors on the page: {errors}"
+
+
+BROWSER_SKIP = "browser tests need /usr/bin/chromium"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """A green run that skipped the browser tests says so loudly, and how to run them."""
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if BROWSER_SKIP in str(getattr(report, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_sep(
+            "!",
+            f"{len(skipped)} browser tests did NOT run: Chromium is missing "
+            "(apt-get install chromium, then run the tests again)",
+            red=True,
+            bold=True,
+        )
