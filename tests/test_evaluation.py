@@ -65,15 +65,47 @@ def test_figures_match_the_hand_computed_answers(tiny_csv):
     assert figures["by_domain"]["news_comment"]["n"] == 3
 
 
-def test_the_command_runs_the_real_model_and_prints_json(tiny_csv, model_dir, tmp_path):
-    plot = tmp_path / "pr.png"
+PLAIN = [
+    ("Shut up, you pathetic moron, nobody wants your garbage here.", 1),
+    ("You are a worthless idiot and a liar.", 1),
+    ("Fuck off, you stupid piece of shit.", 1),
+    ("Thank you for explaining the budget so clearly.", 0),
+    ("The council meets again on Thursday to vote on the bridge.", 0),
+    ("I disagree with the conclusion, but the facts are well laid out.", 0),
+]
+
+
+def test_the_command_runs_the_real_model_at_its_own_thresholds(model_dir, tmp_path):
+    path, plot = tmp_path / "plain.csv", tmp_path / "pr.png"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label_toxic", "domain"])
+        writer.writerows([i, text, toxic, "news_comment"] for i, (text, toxic) in enumerate(PLAIN))
     result = CliRunner().invoke(
-        main,
-        ["evaluate", str(tiny_csv), "--model", str(model_dir), "--json", "--plot", str(plot)],
+        main, ["evaluate", str(path), "--model", str(model_dir), "--json", "--plot", str(plot)]
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output[result.output.index("{") :])
-    assert {"roc_auc", "recall", "clean_held_share", "n"} <= set(figures)
-    assert figures["n"] == 6
-    assert 0 <= figures["roc_auc"]["toxicity"] <= 1
+    meta = json.loads((model_dir / "meta.json").read_text())
+    # Plain abuse against plain civility: the real model separates them all.
+    assert figures["n"] == 6 and figures["roc_auc"]["toxicity"] == 1.0
+    assert (figures["recall"], figures["clean_held_share"]) == (1.0, 0.0)
+    toxicity = figures["thresholds"]["labels"]["toxicity"]
+    assert toxicity["hold_at"] == meta["thresholds"]["hold_at"]["toxicity"]
+    assert toxicity["from"] == "model" and "out-of-fold" in toxicity["detail"]
+    assert figures["model"]["name"] == meta["name"]
     assert plot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_report_says_which_thresholds_are_in_force_and_why(model_dir, tmp_path):
+    path = tmp_path / "plain.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label_toxic", "domain"])
+        writer.writerows([i, text, toxic, "news_comment"] for i, (text, toxic) in enumerate(PLAIN))
+    result = CliRunner().invoke(
+        main, ["evaluate", str(path), "--model", str(model_dir), "--plot", str(tmp_path / "p.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "thresholds in force (model combined-seed" in result.output
+    assert "recall 0.85 of toxic comments on out-of-fold scores" in result.output
