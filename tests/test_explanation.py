@@ -11,10 +11,10 @@ from moderation.db import unit_of_work
 from moderation.models import Article, Comment, Site, Status
 from moderation.policy import LABELS, SitePolicy
 from moderation.schemas import CommentSubmission
-from moderation.scoring.sentences import Span, split_sentences
+from moderation.scoring.sentences import MAX_SENTENCES, Span, split_sentences
 from moderation.services.comments import submit_comment
 from moderation.services.decisions import score_and_decide
-from moderation.services.explanation import MAX_SENTENCES, Segment, score_sentences, segments
+from moderation.services.explanation import Segment, score_sentences, segments
 from moderation.services.sites import create_site
 from tests.fakes import BrokenScorer, KeywordScorer
 from tests.moderation_support import moderator_accounts, sign_in
@@ -84,7 +84,8 @@ def test_the_sentences_are_scored_in_one_batch_capped_per_comment():
     scorer = KeywordScorer()
     long_text = " ".join(f"Sentence {i} is fine." for i in range(MAX_SENTENCES + 5))
     result = score_sentences(scorer, {1: MIXED, 2: "You idiot.", 3: long_text})
-    assert scorer.batches == [[CLEAN, ABUSIVE, *sentences(long_text)[:MAX_SENTENCES]]]
+    capped = [f"Sentence {i} is fine." for i in range(MAX_SENTENCES)]
+    assert scorer.batches == [[CLEAN, ABUSIVE, *capped]]
     assert set(result) == {1, 3} and len(result[3]) == MAX_SENTENCES
     assert [(s["begin"], s["end"]) for s in result[1]] == [
         (0, len(CLEAN)),
@@ -102,7 +103,7 @@ def test_segments_mark_only_sentences_that_reach_a_hold_threshold():
         Segment(f"{CLEAN} "),
         Segment(ABUSIVE, ", ".join(f"{label} 0.97" for label in LABELS)),
     ]
-    lenient = SitePolicy.model_validate({"labels": {"insult": {"hold_at": 0.9}}})
+    lenient = SitePolicy.with_thresholds({label: 0.99 for label in LABELS} | {"insult": 0.9})
     assert segments(MIXED, scored(MIXED, KeywordScorer()), lenient)[1].driver == "insult 0.97"
 
 

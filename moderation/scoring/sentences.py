@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# The most sentences of one text scored on their own (explanations, Perspective's spans):
+# bounds the extra work one comment can cause.
+MAX_SENTENCES = 32
 # Closing quotes (straight, curly, guillemet) and brackets stay with the sentence they end.
 _CLOSERS = "\"'\u201d\u2019\u00bb)\\]"
 # . ! ? and … followed by a space or the end; CJK full stops and marks need no space.

@@ -16,12 +16,9 @@ from typing import Any
 from moderation.models import Status
 from moderation.policy import Decision, SitePolicy, hold_thresholds
 from moderation.scoring import Scorer
-from moderation.scoring.sentences import Span, split_sentences
+from moderation.scoring.sentences import MAX_SENTENCES, Span, split_sentences
 
 log = logging.getLogger(__name__)
-
-# A longer comment's later sentences are left unscored rather than slowing the batch down.
-MAX_SENTENCES = 20
 
 SentenceScores = list[dict[str, Any]]
 

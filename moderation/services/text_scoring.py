@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from moderation.scoring import Scorer, model_thresholds
-from moderation.scoring.sentences import split_sentences
+from moderation.scoring.sentences import MAX_SENTENCES, split_sentences
 
 # Bounds the work one request can ask of a worker.
 MAX_TEXTS = 32
-MAX_SENTENCES = 64
 
 
 def scores_for_texts(
