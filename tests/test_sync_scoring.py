@@ -66,7 +66,8 @@ def test_a_worker_that_never_answers_is_a_timeout_and_the_request_expires(queue_
     elapsed = time.monotonic() - started
     queue.close()
 
-    assert 0.9 < elapsed < 2.5
+    # It waited out the deadline (no early give-up) and said so; how much longer is the load's.
+    assert elapsed >= 1.0
     (raw,) = broker.lrange(sync_queue(queue_settings), 0, -1)
     message = json.loads(raw)
     assert message["headers"]["task"] == "moderation.score_texts"
