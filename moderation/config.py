@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "MODERATION_"
 DEVELOPMENT_SECRET_KEY = "development-only-secret-key"  # noqa: S105  (refused in production)
+MIN_SECRET_LENGTH = 32
 DETOXIFY_HUB_MODELS = frozenset(
     {"original", "unbiased", "multilingual", "original-small", "unbiased-small"}
 )
@@ -32,7 +33,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
 
-    env: Literal["development", "test", "production"] = "development"
+    # Production unless said otherwise: a real secret, Secure cookies, /metrics behind a token.
+    env: Literal["development", "test", "production"] = "production"
     secret_key: str = DEVELOPMENT_SECRET_KEY
     database_url: str = "sqlite:///var/moderation.sqlite3"
     broker_url: str = "redis://127.0.0.1:6379/0"
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     # Site API (secret key): per site key. Public widget API: posts per client IP, per
     # reader and per publishable key, and reads per client IP. Flask-Limiter strings.
     ratelimit_site_key: str = "1000/second"
+    # Requests with a key that is not valid, per client address; past it, 429 before any lookup.
+    ratelimit_invalid_key: str = "30/minute"
     # The Perspective-, Coral- and OpenAI-compatible endpoints, per site key: each request
     # makes a worker score text ahead of the backlog of posted comments.
     ratelimit_sync: str = "20/second;600/minute"
@@ -83,11 +87,11 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # JSON lines or plain text; JSON by default in production.
     log_format: Literal["json", "text"] | None = None
-    # /readyz and `moderation status` want a worker heartbeat at most this many seconds old.
+    # /healthz/workers and `moderation status` want a worker heartbeat this fresh (seconds).
     worker_heartbeat_max_age: float = Field(30.0, gt=0)
     # `moderation status` reports a backlog when a comment has been pending this long.
     max_pending_age: float = Field(300.0, gt=0)
-    # When set, /metrics wants "Authorization: Bearer <token>".
+    # /metrics wants "Authorization: Bearer <token>"; in production it answers 403 while unset.
     metrics_token: str | None = None
     # Moderator sessions: the cookie is Secure unless env is development (None = that rule).
     session_cookie_secure: bool | None = None
@@ -102,6 +106,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "ratelimit_site_key",
+        "ratelimit_invalid_key",
         "ratelimit_sync",
         "ratelimit_public_ip",
         "ratelimit_public_author",
@@ -142,8 +147,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _real_secret_in_production(self) -> Settings:
-        if self.env == "production" and self.secret_key == DEVELOPMENT_SECRET_KEY:
-            raise ValueError(f"{ENV_PREFIX}SECRET_KEY must be set to a real secret in production")
+        if self.env != "production":
+            return self
+        if self.secret_key == DEVELOPMENT_SECRET_KEY:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be set to a real secret in production "
+                f"(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                f"or set {ENV_PREFIX}ENV=development on a machine of your own"
+            )
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"{ENV_PREFIX}SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters "
+                f"in production"
+            )
         return self
 
     @property
