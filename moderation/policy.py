@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from moderation.models import Status
+from moderation.scoring.language import language_name
 
 LABELS = ("toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack")
 # Used only with a model that records no thresholds of its own (Detoxify's published weights,
@@ -126,6 +127,22 @@ class Reason:
         return {**asdict(self), "message": self.message}
 
 
+LANGUAGE_NOT_SUPPORTED = "language_not_supported"
+
+
+@dataclass(frozen=True)
+class LanguageNotSupported(Reason):
+    """No loaded model covers the comment's language, so no score decided it."""
+
+    code: str = LANGUAGE_NOT_SUPPORTED
+    language: str = ""
+
+    @property
+    def message(self) -> str:
+        """E.g. ``language not supported: German (de)``."""
+        return f"language not supported: {language_name(self.language)}"
+
+
 @dataclass(frozen=True)
 class Decision:
     """The outcome for one comment and every reason behind it."""
@@ -180,6 +197,19 @@ def hold_thresholds(
         if threshold is not None:
             thresholds[label] = threshold
     return thresholds
+
+
+def language_not_supported(
+    policy: SitePolicy, language: str, *, premoderate: bool = False
+) -> Decision:
+    """What happens to a comment no loaded model can score: held for a person, or published
+    unscored where the site chose so; never decided on a score of another language's model."""
+    reason = LanguageNotSupported(language=language)
+    if premoderate:
+        return Decision(Status.HELD, (Reason("premoderation"), reason))
+    if policy.unsupported_language == "publish":
+        return Decision(Status.APPROVED, (reason,))
+    return Decision(Status.HELD, (reason,))
 
 
 def scoring_failed(policy: SitePolicy) -> Decision:

@@ -162,13 +162,19 @@ class TaskQueue:
         return True
 
     def score_now(
-        self, texts: Sequence[str], *, spans: bool = False, timeout: float | None = None
+        self,
+        texts: Sequence[str],
+        *,
+        spans: bool = False,
+        timeout: float | None = None,
+        language: str | None = None,
     ) -> TextScores:
         """Have a worker score these texts and wait for the answer; the model never loads here.
 
         The request goes to the synchronous queue, which workers take before the backlog,
-        and expires when nobody would read its answer any more. Raises
-        ``ScoringUnavailable`` on timeout or when the broker cannot be reached.
+        and expires when nobody would read its answer any more. A ``language`` other than
+        English goes to the workers' multilingual model. Raises ``ScoringUnavailable`` on
+        timeout or when the broker cannot be reached.
         """
         timeout = self._settings.sync_timeout if timeout is None else timeout
         if time.monotonic() < self._skip_until:
@@ -178,7 +184,8 @@ class TaskQueue:
         try:
             result = self.celery.send_task(
                 SCORE_TEXTS,
-                args=[list(texts), spans],
+                # Sent only when needed, so English requests still suit workers that predate it.
+                args=[list(texts), spans] + ([language] if language else []),
                 # Workers log and broadcast (task events) this instead of the texts.
                 argsrepr=f"[<{len(texts)} text(s)>, {spans!r}]",
                 queue=sync_queue(self._settings),

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.config import Settings, load_settings
 from moderation.db import make_engine, make_session_factory
-from moderation.scoring import Scorer, describe_model, scorer_from_settings
+from moderation.scoring import Scorer, describe_model, scorer_for_model, scorer_from_settings
+from moderation.scoring.language import Multilingual, multilingual_coverage
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ class WorkerRuntime:
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
         self._scorer: Scorer | None = None
+        self._multilingual: Multilingual | None = None
         self.pool_size = 1
 
     @property
@@ -41,16 +43,33 @@ class WorkerRuntime:
             self._scorer = scorer_from_settings(self.settings, threads=self.torch_threads())
         return self._scorer
 
+    @property
+    def multilingual(self) -> Multilingual | None:
+        """The scorer for other languages than English, if one is set; it loads like the
+        main one, on its first batch. Detoxify's ``multilingual`` as the main model is its
+        own multilingual scorer."""
+        if self._multilingual is None and multilingual_coverage(self.settings):
+            model = self.settings.model_multilingual
+            scorer = self.scorer if model is None else self._scorer_for(model)
+            self._multilingual = Multilingual(scorer, multilingual_coverage(self.settings))
+        return self._multilingual
+
+    def _scorer_for(self, model: str) -> Scorer:
+        quantize = None if self.settings.model_quantize == "none" else self.settings.model_quantize
+        return scorer_for_model(model, quantize=quantize, num_threads=self.torch_threads())
+
     def check_model(self) -> dict[str, object]:
         """Refuse to start with a model whose files are missing or wrong; describe it.
 
         Runs in the worker's main process before the pool forks, and imports no torch: a
         broken signal stops the worker with its name instead of holding every comment.
         """
-        check = getattr(self.scorer, "check", None)
+        scorers = [self.scorer] + ([self.multilingual.scorer] if self.multilingual else [])
         try:
-            if check is not None:
-                check()
+            for scorer in scorers:
+                check = getattr(scorer, "check", None)
+                if check is not None:
+                    check()
         except (OSError, RuntimeError, ValueError) as exc:
             log.critical("the model cannot be used: %s", exc)
             raise SystemExit(f"worker not started: the model cannot be used: {exc}") from None
@@ -63,6 +82,12 @@ class WorkerRuntime:
             card["thresholds_source"] or "the model records none",
             card["quality"] or "not recorded",
         )
+        if self.multilingual is not None:
+            log.info(
+                "comments in %s scored with %s; other languages follow each site's choice",
+                ", ".join(sorted(self.multilingual.languages)),
+                self.multilingual.scorer.model_name,
+            )
         return card
 
     def torch_threads(self) -> int:

@@ -10,6 +10,7 @@ from celery import Task
 from celery_batches import Batches, SimpleRequest
 
 from moderation.db import unit_of_work
+from moderation.scoring.language import scorer_for
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
 from moderation.services.text_scoring import scores_for_texts
 from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SCORE_TEXTS, SWEEP_PENDING
@@ -34,7 +35,9 @@ def score_comments(requests: list[SimpleRequest]) -> int:
     """
     comment_ids = [comment_id for request in requests for comment_id in request.args[0]]
     try:
-        return score_and_decide(runtime.sessions, comment_ids, runtime.scorer)
+        return score_and_decide(
+            runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
+        )
     except Exception as exc:
         log.warning("scoring %d comment(s) failed (%r); retrying", len(comment_ids), exc)
         _retry_later(comment_ids, attempt=0)
@@ -45,7 +48,9 @@ def score_comments(requests: list[SimpleRequest]) -> int:
 def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
     """Retry of a failed batch; after the last try its comments are held as scoring_failed."""
     try:
-        return score_and_decide(runtime.sessions, comment_ids, runtime.scorer)
+        return score_and_decide(
+            runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
+        )
     except Exception as exc:
         if attempt + 1 < settings.scoring_max_retries:
             log.warning("scoring %s failed again (%r)", comment_ids, exc)
@@ -66,13 +71,20 @@ def _retry_later(comment_ids: list[int], attempt: int) -> None:
 
 
 @app.task(name=SCORE_TEXTS, ignore_result=False, acks_late=False)
-def score_texts(texts: list[str], spans: bool = False) -> dict[str, Any]:
+def score_texts(
+    texts: list[str], spans: bool = False, language: str | None = None
+) -> dict[str, Any]:
     """Score texts someone is waiting for (the compatible APIs); nothing is stored.
 
-    Acknowledged on receipt: a request whose worker died is not worth redelivering after
-    its caller has given up, and the message expires with the caller's timeout anyway.
+    ``language`` (the caller's, or detected by it) picks the multilingual model where it
+    covers it. Acknowledged on receipt: a request whose worker died is not worth
+    redelivering after its caller has given up, and the message expires with the caller's
+    timeout anyway.
     """
-    return scores_for_texts(runtime.scorer, texts, spans=spans)
+    scorer = scorer_for(language, runtime.scorer, runtime.multilingual)
+    if scorer is None:
+        raise ValueError(f"no loaded model covers the language {language!r}")
+    return scores_for_texts(scorer, texts, spans=spans)
 
 
 @app.task(name=SWEEP_PENDING)

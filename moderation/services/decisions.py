@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -14,8 +15,16 @@ from sqlalchemy.orm.attributes import set_committed_value
 from moderation.db import unit_of_work, utcnow
 from moderation.metrics import observe_decisions
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
-from moderation.policy import Decision, SitePolicy, decide, scoring_failed
+from moderation.policy import (
+    LANGUAGE_NOT_SUPPORTED,
+    Decision,
+    SitePolicy,
+    decide,
+    language_not_supported,
+    scoring_failed,
+)
 from moderation.scoring import Scorer, model_thresholds
+from moderation.scoring.language import Multilingual, detect_languages, scorer_for
 from moderation.services.explanation import SentenceScores, held_by_score, score_sentences
 from moderation.services.webhooks import COMMENT_DECIDED, emit_events
 
@@ -40,27 +49,82 @@ def pending_comments(
 
 
 def score_and_decide(
-    sessions: sessionmaker[Session], comment_ids: Sequence[int], scorer: Scorer
+    sessions: sessionmaker[Session],
+    comment_ids: Sequence[int],
+    scorer: Scorer,
+    *,
+    multilingual: Multilingual | None = None,
 ) -> int:
     """Score the still-pending comments in one batch and store each decision; returns how many.
 
-    Reading, scoring and writing are separate steps so that no transaction stays open
-    through the forward pass; the write re-checks that each comment is still pending.
-    The sentences of comments the scores hold are scored too, in one more batch.
+    Each comment's language is detected first. English or undetermined comments go to
+    ``scorer``; a language ``multilingual`` covers goes to that model; any other is never
+    decided on a score, but held (or published, where the site chose so) as
+    ``language_not_supported``. Reading, scoring and writing are separate steps so that no
+    transaction stays open through a forward pass; the write re-checks that each comment is
+    still pending. The sentences of comments the scores hold are scored too, in one more batch.
     """
     with unit_of_work(sessions) as session:
         comments = pending_comments(session, comment_ids)
-        texts = {comment.id: comment.text for comment in comments}
-        policies = _policies(session, comments, model_thresholds(scorer))
-        combinations = [policies[comment.site_id].combination for comment in comments]
-        deciders = _deciders(comments, policies)
-    if not texts:
+        languages = dict(
+            zip([c.id for c in comments], detect_languages([c.text for c in comments]), strict=True)
+        )
+        routes = _routes(comments, languages, scorer, multilingual)
+        batches = [_batch(session, group, model) for model, group in routes if model is not None]
+        unsupported = [c.id for model, group in routes if model is None for c in group]
+    if not comments:
         return 0
-    scores = dict(zip(texts, score_texts(scorer, list(texts.values()), combinations), strict=True))
-    held = [key for key, decider in deciders.items() if held_by_score(decider(scores[key]))]
-    sentences = score_sentences(scorer, {key: texts[key] for key in held})
+    scored = [(batch.scorer, *_score_batch(batch)) for batch in batches]
     with unit_of_work(sessions) as session:
-        return store_decisions(session, scores, scorer, sentences)
+        decided = sum(
+            store_decisions(session, scores, model, sentences, languages)
+            for model, scores, sentences in scored
+        )
+        return decided + store_unsupported(session, {key: languages[key] for key in unsupported})
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Comments one scorer scores together, with what their sites' policies need."""
+
+    scorer: Scorer
+    texts: dict[int, str]
+    combinations: list[dict[str, Any] | None]
+    deciders: dict[int, Callable[[dict[str, float]], Decision]]
+
+
+def _routes(
+    comments: Sequence[Comment],
+    languages: Mapping[int, str | None],
+    scorer: Scorer,
+    multilingual: Multilingual | None,
+) -> list[tuple[Scorer | None, list[Comment]]]:
+    """The comments grouped by the scorer their language goes to (None: no model covers it)."""
+    routes: dict[int, tuple[Scorer | None, list[Comment]]] = {}
+    for comment in comments:
+        model = scorer_for(languages[comment.id], scorer, multilingual)
+        routes.setdefault(id(model), (model, []))[1].append(comment)
+    return list(routes.values())
+
+
+def _batch(session: Session, comments: Sequence[Comment], scorer: Scorer) -> _Batch:
+    """The batch of these comments for this scorer: its recorded thresholds under each site."""
+    policies = _policies(session, comments, model_thresholds(scorer))
+    return _Batch(
+        scorer,
+        {comment.id: comment.text for comment in comments},
+        [policies[comment.site_id].combination for comment in comments],
+        _deciders(comments, policies),
+    )
+
+
+def _score_batch(batch: _Batch) -> tuple[dict[int, dict[str, float]], dict[int, SentenceScores]]:
+    """Each comment's scores, and the sentence scores of those the scores hold."""
+    texts = list(batch.texts.values())
+    scored = score_texts(batch.scorer, texts, batch.combinations)
+    scores = dict(zip(batch.texts, scored, strict=True))
+    held = [key for key, decider in batch.deciders.items() if held_by_score(decider(scores[key]))]
+    return scores, score_sentences(batch.scorer, {key: batch.texts[key] for key in held})
 
 
 def score_texts(
@@ -90,14 +154,17 @@ def store_decisions(
     scores_by_id: dict[int, dict[str, float]],
     scorer: Scorer,
     sentence_scores: Mapping[int, SentenceScores] | None = None,
+    languages: Mapping[int, str | None] | None = None,
 ) -> int:
     """Apply each comment's site policy to its scores; store scores, decisions and audit rows.
 
     The still-pending rows are locked first, so the writes below cannot race another
     worker; they go to the database as a few multi-row statements, not one per comment.
-    ``sentence_scores`` are kept for the comments whose scores hold them.
+    ``sentence_scores`` are kept for the comments whose scores hold them, and each
+    comment's detected language from ``languages``.
     """
     sentence_scores = sentence_scores or {}
+    languages = languages or {}
     comments = pending_comments(session, list(scores_by_id), lock=True)
     if not comments:
         return 0
@@ -112,7 +179,14 @@ def store_decisions(
     session.execute(
         update(Comment).execution_options(synchronize_session=False),
         [
-            _decided_row(comment, scores, decision, now, sentence_scores.get(comment.id))
+            _decided_row(
+                comment,
+                scores,
+                decision,
+                now,
+                sentence_scores.get(comment.id),
+                languages.get(comment.id),
+            )
             for comment, scores, decision in decided
         ],
     )
@@ -124,12 +198,47 @@ def store_decisions(
     return len(decided)
 
 
+def store_unsupported(session: Session, languages: Mapping[int, str]) -> int:
+    """Decide comments in a language no loaded model covers, by their site's choice.
+
+    No score is stored: the comment is held for a person, or published unscored where
+    the site asked for that, with reason ``language_not_supported`` and an audit row.
+    """
+    comments = pending_comments(session, list(languages), lock=True)
+    if not comments:
+        return 0
+    policies = _policies(session, comments)
+    now = utcnow()
+    decided = [
+        (
+            comment,
+            language_not_supported(
+                policies[comment.site_id],
+                languages[comment.id],
+                premoderate=comment.article.premoderate,
+            ),
+        )
+        for comment in comments
+    ]
+    session.execute(
+        update(Comment).execution_options(synchronize_session=False),
+        [_decided_row(c, {}, d, now, None, languages[c.id]) for c, d in decided],
+    )
+    session.execute(
+        insert(AuditEvent), [_audit_row(c, d, LANGUAGE_NOT_SUPPORTED, now) for c, d in decided]
+    )
+    emit_events(session, comments, COMMENT_DECIDED)
+    observe_decisions(session, decided)
+    return len(decided)
+
+
 def _decided_row(
     comment: Comment,
     scores: dict[str, float],
     decision: Decision,
     now: datetime,
     sentence_scores: SentenceScores | None,
+    language: str | None,
 ) -> dict[str, Any]:
     return {
         "id": comment.id,
@@ -139,6 +248,7 @@ def _decided_row(
         "updated_at": now,
         "top_score": max(scores.values(), default=None),
         "sentence_scores": sentence_scores if held_by_score(decision) else None,
+        "language": language,
     }
 
 
