@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from moderation import create_app
 from moderation.config import Settings, default_model_dir, load_settings
-from moderation.db import make_session_factory
+from moderation.db import make_session_factory, unit_of_work
 from moderation.models import Article, AuditEvent, Comment, CommentScore, Moderator, Site
 from moderation.tasks_client import sync_queue, worker_queues
 
@@ -35,6 +35,12 @@ POSTGRES_URL = os.environ.get(
     "MODERATION_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BROKER_URL = os.environ.get("MODERATION_TEST_BROKER_URL", "redis://127.0.0.1:6379/3")
+# Rate limits no test of what the API answers reaches, with counters of their own: made-up
+# keys sent by one test do not turn away another's requests.
+UNREACHED_LIMITS = {
+    f"ratelimit_{name}": "100000/hour"
+    for name in ("invalid_key", "public_ip", "public_author", "public_site", "public_read")
+}
 
 
 def settings_for_tests(database_url: str, model_dir: Path, **overrides: object) -> Settings:
@@ -259,3 +265,28 @@ class PrivateRedis:
             return bool(redis.Redis.from_url(self.url, socket_connect_timeout=0.5).ping())
         except redis.RedisError:
             return False
+
+
+WIDGET_ORIGIN = "https://news.example"
+
+
+def make_site(sessions, name="example-news", origins=(WIDGET_ORIGIN,), **rules):
+    """A site with its secret key, a publishable key for these origins, and these rules."""
+    from types import SimpleNamespace
+
+    from moderation.services.integration import (
+        ensure_publishable_key,
+        set_allowed_origins,
+        update_rules,
+    )
+    from moderation.services.sites import create_site
+
+    with unit_of_work(sessions) as session:
+        site, key = create_site(session, name)
+        publishable = ensure_publishable_key(session, site)
+        set_allowed_origins(session, site, origins)
+        if rules:
+            update_rules(session, site, **rules)
+    return SimpleNamespace(
+        key=key, publishable=publishable, auth={"Authorization": f"Bearer {key}"}
+    )

@@ -19,7 +19,7 @@ from moderation.services.coral import configure_coral, plain_text, signature_val
 from moderation.services.sites import site_by_name
 from moderation.tasks_client import ScoringUnavailable, TaskQueue, TextScores
 from tests.conftest import MODEL_PATH
-from tests.support import app_with, serving, settings_for_tests
+from tests.support import app_with, make_site, serving, settings_for_tests
 
 SECRET = "whsec-coral-test-0123456789abcdef"
 PATH = "/coral/sites/example-news/moderation"
@@ -288,6 +288,27 @@ def test_signed_requests_against_a_real_worker(live_server, coral_site, sessions
 
 
 @pytest.mark.e2e
+def test_a_site_that_rejects_gets_rejected_from_the_real_model(
+    live_server, coral_site, sessions, warm_worker
+):
+    """REJECTED with its reason, from the real scores and the site's own reject band."""
+    with unit_of_work(sessions) as session:
+        site_by_name(session, "example-news").policy = {
+            "labels": {"toxicity": {"hold_at": 0.3, "reject_at": 0.5}}
+        }
+    body, headers = signed(coral_request(ABUSIVE))
+    answer = requests.post(live_server.url + PATH, data=body, headers=headers, timeout=10)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "REJECTED"
+    assert answer.json()["actions"] == [{"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}]
+    with sessions() as session:
+        stored = session.scalars(select(Comment).where(Comment.text == ABUSIVE)).one()
+    assert stored.status == Status.REJECTED
+    assert stored.reasons[0]["code"] == "reject_threshold"
+
+
+@pytest.mark.e2e
 def test_no_worker_means_204_within_the_timeout(database_url, sessions, site_key):
     with unit_of_work(sessions) as session:
         configure_coral(session, site_by_name(session, "example-news"), SECRET)
@@ -317,8 +338,6 @@ def test_cli_sets_the_secret_and_the_opt_out(database_url, sessions, site_key):
 
 
 def test_coral_is_rate_limited_per_site_not_per_address(database_url, broker, sessions):
-    from tests.test_site_api import make_site
-
     # Counters live in Redis for a minute: names of their own keep runs apart.
     names = [f"coral-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     with app_with(database_url, broker, ratelimit_sync="2/minute") as app:

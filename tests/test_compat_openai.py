@@ -9,7 +9,7 @@ from moderation.compat.openai_moderations import CATEGORY_LABELS
 from moderation.models import Comment
 from moderation.tasks_client import ScoringUnavailable, TaskQueue, TextScores
 from tests.conftest import MODEL_PATH
-from tests.support import app_with, serving, settings_for_tests
+from tests.support import app_with, make_site, serving, settings_for_tests
 
 pytestmark = pytest.mark.e2e
 
@@ -135,8 +135,6 @@ def test_categories_follow_the_site_policy(client, auth, monkeypatch):
 
 
 def test_the_compatible_apis_have_a_rate_limit_of_their_own(database_url, broker, sessions):
-    from tests.test_site_api import make_site
-
     scores = {"toxicity": 0.1}
     with app_with(database_url, broker, ratelimit_sync="2/minute") as app:
         web, site, other = app.test_client(), make_site(sessions), make_site(sessions, "other")

@@ -4,7 +4,6 @@ the rules at submit, and rate limits."""
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import func, select
@@ -12,16 +11,11 @@ from sqlalchemy import func, select
 from moderation.db import unit_of_work
 from moderation.models import Article, AuditEvent, Comment, Status
 from moderation.services.decisions import store_decisions
-from moderation.services.integration import (
-    ensure_publishable_key,
-    set_allowed_origins,
-    update_rules,
-)
 from moderation.services.sites import create_site
 from tests.fakes import KeywordScorer
-from tests.support import app_with
+from tests.support import WIDGET_ORIGIN, app_with, make_site
 
-ORIGIN = "https://news.example"
+ORIGIN = WIDGET_ORIGIN
 ARTICLE = "politics/2026/budget"
 GENEROUS = {
     "ratelimit_public_ip": "1000/minute",
@@ -39,18 +33,6 @@ def site_app(database_url, broker):
 @pytest.fixture
 def web(site_app, sessions):
     return site_app.test_client()
-
-
-def make_site(sessions, name="example-news", origins=(ORIGIN,), **rules):
-    with unit_of_work(sessions) as session:
-        site, key = create_site(session, name)
-        publishable = ensure_publishable_key(session, site)
-        set_allowed_origins(session, site, origins)
-        if rules:
-            update_rules(session, site, **rules)
-    return SimpleNamespace(
-        key=key, publishable=publishable, auth={"Authorization": f"Bearer {key}"}
-    )
 
 
 @pytest.fixture
