@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 SIGNAL_SPEC := toxic-comment-classifier==0.3.0
 PYTEST_ARGS ?=
 
-.PHONY: install run test soak compose-test lint format model bench quality compat-latency clean
+.PHONY: install run shell test soak compose-test lint format model bench quality compat-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ install: $(STAMP) ## Create the virtualenv and install the service with its dev 
 
 run: install ## Web + worker + beat (+ Redis if none answers) on embedded defaults.
 	MODERATION_ENV=development $(BIN)/moderation run
+
+shell: install ## A shell with `moderation` on PATH and MODERATION_ENV=development (make run's database).
+	@echo "moderation is on PATH; MODERATION_ENV=development; exit to leave"
+	@MODERATION_ENV=development VIRTUAL_ENV="$(abspath $(VENV))" PATH="$(abspath $(BIN)):$$PATH" $${SHELL:-bash} -i
 
 test: install lint ## The whole suite, on SQLite and PostgreSQL, with a real worker.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
