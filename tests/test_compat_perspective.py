@@ -292,7 +292,7 @@ def assert_retry_advice(response) -> None:
 
 
 def test_scoring_unavailable_is_503_with_retry_advice(client, site_key, monkeypatch):
-    def unavailable(self, texts, *, spans=False, timeout=None):
+    def unavailable(self, texts, *, spans=False, timeout=None, language=None):
         raise ScoringUnavailable("no worker answered within 2s")
 
     monkeypatch.setattr(TaskQueue, "score_now", unavailable)
@@ -373,7 +373,7 @@ def test_sexually_explicit_is_scored_by_a_model_with_the_label():
 def test_answers_use_the_scores_the_worker_returned(client, site_key, monkeypatch):
     seen = {}
 
-    def score_now(self, texts, *, spans=False, timeout=None):
+    def score_now(self, texts, *, spans=False, timeout=None, language=None):
         seen.update(texts=texts, spans=spans)
         return TextScores("fake", "1", [{"toxicity": 0.25, "obscene": 0.75}], None)
 

@@ -20,6 +20,7 @@ from moderation.models import Article, AuditEvent, Moderator, Site, Status
 from moderation.services.moderation import (
     MAX_BULK,
     REJECT_REASONS,
+    UNDETERMINED,
     AuditFilter,
     Card,
     CursorError,
@@ -36,6 +37,7 @@ from moderation.services.moderation import (
     comment_version,
     comments_for_moderator,
     in_scope,
+    language_filter,
     moderate,
     moderate_many,
     queue_counts,
@@ -228,6 +230,7 @@ def moderation_comment(card: Card) -> dict[str, Any]:
 
     ``sentence_scores`` says which sentences of a comment the model held scored what
     (code point offsets into ``text``); null for other comments and those of one sentence.
+    ``language`` is the one the workers detected; null until scored or when undetermined.
     """
     return {
         **comment_detail(card.comment),
@@ -239,6 +242,7 @@ def moderation_comment(card: Card) -> dict[str, Any]:
         },
         "history": [audit_event(event) for event in card.history],
         "sentence_scores": card.comment.sentence_scores,
+        "language": card.comment.language,
     }
 
 
@@ -273,8 +277,20 @@ def _queue_filter(scope: Scope) -> QueueFilter:
         site_id=site_id,
         article_id=article_id,
         search=(args.get("q") or "").strip()[:200] or None,
+        language=_language_arg(),
         order=_enum_arg(Order, "order", Order.OLDEST),
     )
+
+
+def _language_arg() -> str | None:
+    raw = request.args.get("language")
+    if not raw:
+        return None
+    language = language_filter(raw)
+    if language is None:
+        message = f"language must be a language code such as 'de', or '{UNDETERMINED}'"
+        raise ApiError(422, "invalid", message, "language")
+    return language
 
 
 def _site_id(scope: Scope, name: str | None) -> int | None:
@@ -367,6 +383,11 @@ def moderation_schemas() -> dict[str, Any]:
                         },
                     },
                     "history": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
+                    "language": {
+                        "type": ["string", "null"],
+                        "description": "detected language (ISO 639-1); null until scored "
+                        "or when too short or unsure to tell",
+                    },
                     "sentence_scores": {
                         "type": ["array", "null"],
                         "description": "per sentence of a comment the model held; "
@@ -492,7 +513,9 @@ def moderation_paths() -> dict[str, Any]:
                 "operationId": "moderationQueue",
                 "summary": "A queue page (held, approved, rejected, all) with counts.",
                 "security": security,
-                "parameters": query("queue", "site", "article", "q", "order", "limit", "cursor"),
+                "parameters": query(
+                    "queue", "site", "article", "q", "language", "order", "limit", "cursor"
+                ),
                 "responses": {
                     "200": {
                         "description": "a page",

@@ -1,13 +1,17 @@
 """Perspective's AnalyzeComment: reading its request and writing its response, as pure functions.
 
-The attributes map onto the model's labels; our model is English only. Span offsets are
-answered in UTF-16 code units, as Perspective documents them, so that JavaScript clients can
-slice the text they sent with them.
+The attributes map onto the model's labels. The main model scores English; a multilingual
+model, where one is configured, the languages it covers. A request without ``languages``
+is scored in the language detected in its text, as Perspective does, and any other language
+is Perspective's LANGUAGE_NOT_SUPPORTED_BY_ATTRIBUTE. Span offsets are answered in UTF-16 code
+units, as Perspective documents them, so that JavaScript clients can slice the text they
+sent with them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +58,8 @@ class AnalyzeRequest:
     span_annotations: bool = False
     drop_unsupported: bool = False
     client_token: str | None = None
+    # Detected in the text (``scoring.language``); None when too short or unsure to tell.
+    detected_language: str | None = None
 
 
 def parse_analyze_request(body: Any) -> AnalyzeRequest:
@@ -154,21 +160,39 @@ def _optional_string(body: dict[str, Any], name: str) -> str | None:
 
 def answered_languages(request: AnalyzeRequest) -> list[str]:
     """The request's languages as Perspective echoes them: as sent, or the one detected."""
-    return list(request.languages) or [LANGUAGE]
+    return list(request.languages) or detected_languages(request)
 
 
-def is_english(language: str) -> bool:
-    """True for ``en`` and its regional forms (``en-GB``, ``en_US``), in any case."""
-    return re.split("[-_]", language.strip().lower(), maxsplit=1)[0] == LANGUAGE
+def detected_languages(request: AnalyzeRequest) -> list[str]:
+    """The language detected in the text; a text too short or unsure to tell is scored as
+    English, and reported so."""
+    return [request.detected_language or LANGUAGE]
 
 
-def scorable_attributes(request: AnalyzeRequest) -> list[Attribute]:
-    """The attributes to score; unknown ones, or any when the text is not English, are an
-    error, or dropped with ``dropUnsupportedAttributes``."""
-    english = not request.languages or any(is_english(lang) for lang in request.languages)
+def scoring_language(request: AnalyzeRequest, multilingual: Collection[str] = ()) -> str | None:
+    """The language a model scores the text in: ``en`` (the main model) or one the
+    multilingual model covers; None when no model covers the request's languages, or
+    without any, the detected one."""
+    candidates = [_base(language) for language in request.languages]
+    if not candidates:
+        candidates = detected_languages(request)
+    if LANGUAGE in candidates:
+        return LANGUAGE
+    return next((language for language in candidates if language in multilingual), None)
+
+
+def _base(language: str) -> str:
+    """``en`` for ``en``, ``en-GB`` or ``EN_us``."""
+    return re.split("[-_]", language.strip().lower(), maxsplit=1)[0]
+
+
+def scorable_attributes(request: AnalyzeRequest, language: str | None) -> list[Attribute]:
+    """The attributes to score in ``language`` (see ``scoring_language``); unknown ones, or
+    any when no model covers the language, are an error, or dropped with
+    ``dropUnsupportedAttributes``."""
     wanted = []
     for attribute in request.attributes:
-        if english and attribute.label is not None:
+        if language is not None and attribute.label is not None:
             wanted.append(attribute)
         elif not request.drop_unsupported:
             raise attribute_not_supported(attribute.name, answered_languages(request))
@@ -198,7 +222,7 @@ def analyze_response(
     response: dict[str, Any] = {
         "attributeScores": scores,
         "languages": answered_languages(request),
-        "detectedLanguages": [LANGUAGE],
+        "detectedLanguages": detected_languages(request),
     }
     if request.client_token is not None:
         response["clientToken"] = request.client_token

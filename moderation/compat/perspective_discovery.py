@@ -72,7 +72,9 @@ def _request_schemas() -> dict[str, Any]:
                 "languages": {
                     "type": "array",
                     "items": {"type": "string"},
-                    "description": 'The comment\'s languages; only English ("en") is supported.',
+                    "description": "The comment's languages; detected in the text when absent. "
+                    'English ("en") is scored, and the languages of a multilingual model where '
+                    "one is configured.",
                 },
                 "doNotStore": {"type": "boolean", "description": STORAGE_NOTE},
                 "spanAnnotations": {

@@ -11,6 +11,7 @@ import base64
 import binascii
 import enum
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,8 @@ REJECT_REASONS = {
     "other": "Other",
 }
 MAX_NOTE_LENGTH = 1000
+# The language filter's value for comments whose language could not be told (BCP 47's "und").
+UNDETERMINED = "und"
 MAX_BULK = 100
 CONFLICT = "conflict"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -115,6 +118,8 @@ class QueueFilter:
     site_id: int | None = None
     article_id: int | None = None
     search: str | None = None
+    # A detected language's code, or UNDETERMINED for comments too short or unsure to tell.
+    language: str | None = None
     order: Order = Order.OLDEST
 
 
@@ -170,6 +175,12 @@ class Card:
         return [reason_message(reason) for reason in self.comment.reasons or []]
 
 
+def language_filter(raw: str | None) -> str | None:
+    """A language filter from a query string: a code such as ``de``, or ``und``; else None."""
+    code = (raw or "").strip().lower()
+    return code if re.fullmatch("[a-z]{2,3}", code) else None
+
+
 # ---------------------------------------------------------------------------------- scope
 
 
@@ -217,6 +228,10 @@ def _filtered(
         query = query.where(Comment.article_id == filters.article_id)
     if filters.search:
         query = query.where(_text_contains(session, filters.search))
+    if filters.language == UNDETERMINED:
+        query = query.where(Comment.language.is_(None))
+    elif filters.language:
+        query = query.where(Comment.language == filters.language)
     return query
 
 

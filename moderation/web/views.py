@@ -26,6 +26,7 @@ from moderation.app_state import app_state, db_session, live_model_card, live_mo
 from moderation.db import utcnow
 from moderation.models import Comment, Moderator, Site, Status
 from moderation.policy import LABELS, SitePolicy, thresholds_in_force
+from moderation.scoring.language import LANGUAGE_NAMES, language_name
 from moderation.services.calibration import (
     CalibrationError,
     Period,
@@ -36,6 +37,7 @@ from moderation.services.calibration import (
 from moderation.services.labelled_export import export_rows, plan_export
 from moderation.services.moderation import (
     REJECT_REASONS,
+    UNDETERMINED,
     AuditFilter,
     Card,
     CursorError,
@@ -53,6 +55,7 @@ from moderation.services.moderation import (
     comments_for_moderator,
     describe_actor,
     describe_event,
+    language_filter,
     moderate,
     moderate_many,
     queue_counts,
@@ -107,8 +110,18 @@ def queue_filter(args: MultiDict[str, str]) -> QueueFilter:
         site_id=_int(args.get("site")),
         article_id=_int(args.get("article")),
         search=search,
+        language=language_filter(args.get("language")),
         order=_choice(Order, args.get("order"), Order.OLDEST),
     )
+
+
+def _language_choices(current: str | None) -> list[tuple[str, str]]:
+    """The language filter's options: the languages the detector names, and undetermined."""
+    choices = sorted(LANGUAGE_NAMES.items(), key=lambda choice: choice[1])
+    choices.append((UNDETERMINED, "Undetermined"))
+    if current and current not in dict(choices):
+        choices.append((current, current))
+    return choices
 
 
 def _filter_args(filters: QueueFilter, **changes: Any) -> dict[str, Any]:
@@ -117,6 +130,7 @@ def _filter_args(filters: QueueFilter, **changes: Any) -> dict[str, Any]:
         "site": filters.site_id,
         "article": filters.article_id,
         "q": filters.search,
+        "language": filters.language,
         "order": filters.order.value,
     } | changes
     return {key: value for key, value in args.items() if value not in (None, "")}
@@ -153,6 +167,7 @@ def _template_globals() -> dict[str, Any]:
         "reject_reasons": REJECT_REASONS,
         "describe_actor": describe_actor,
         "describe_event": describe_event,
+        "language_name": language_name,
     }
 
 
@@ -198,6 +213,7 @@ def queue():
         article=article,
         tabs=_tabs(filters),
         orders=ORDER_LABELS,
+        languages=_language_choices(filters.language),
         all_articles_url=url_for("moderation_web.queue", **_filter_args(filters, article=None)),
     )
 
