@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from moderation.app_state import app_state
+from moderation.bearer import bearer_key
 from moderation.config import Settings
 from moderation.db import utcnow
 from moderation.heartbeat import Heartbeat, Heartbeats
@@ -524,9 +525,7 @@ def metrics_view() -> Response:
     if not token and state.settings.env == "production":
         message = "set MODERATION_METRICS_TOKEN to scrape /metrics in production\n"
         return Response(message, status=403, mimetype="text/plain")
-    if token and not hmac.compare_digest(
-        request.headers.get("Authorization", ""), f"Bearer {token}"
-    ):
+    if token and not hmac.compare_digest(bearer_key() or "", token):
         return Response("unauthorized\n", status=401, mimetype="text/plain")
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ScrapeCollector(state.settings, ops_store(), state.engine))

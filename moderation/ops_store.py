@@ -8,13 +8,13 @@ dead server costs one timeout, not one per call. Reads raise, so health checks s
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
 import redis
 from flask import Flask, current_app
 
+from moderation.backoff import Backoff
 from moderation.config import Settings
 
 EXTENSION_KEY = "moderation.ops_store"
@@ -31,7 +31,7 @@ class OpsStore:
     def __init__(self, client: redis.Redis, prefix: str):
         self.client = client
         self.prefix = prefix
-        self._skip_until = 0.0
+        self._redis = Backoff(self.BACKOFF_SECONDS)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OpsStore:
@@ -51,14 +51,14 @@ class OpsStore:
 
     def write(self, fill: Callable[[Any], None]) -> bool:
         """Run the commands ``fill`` queues on a pipeline; False when Redis did not take them."""
-        if time.monotonic() < self._skip_until:
+        if self._redis.waiting:
             return False
         try:
             pipe = self.client.pipeline(transaction=False)
             fill(pipe)
             pipe.execute()
         except redis.RedisError as exc:
-            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
+            self._redis.failed()
             log.warning("ops counters not written, Redis unavailable: %s", exc)
             return False
         return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Blueprint, Flask, Response
 
 # Pages that set their own policy (the workspace, the ops page) keep it; this is the floor.
 DEFAULT_PAGE_POLICY = (
@@ -21,4 +21,14 @@ def init_security_headers(app: Flask) -> None:
         if response.mimetype == "text/html":
             response.headers.setdefault("Content-Security-Policy", DEFAULT_PAGE_POLICY)
             response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+
+def private_pages(blueprint: Blueprint) -> None:
+    """Pages behind a sign-in (the workspace, the ops page): never cached, no referrer abroad."""
+
+    @blueprint.after_request
+    def _private(response: Response) -> Response:
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +13,7 @@ from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu import Queue
 
+from moderation.backoff import Backoff
 from moderation.config import Settings
 
 SCORE_COMMENTS = "moderation.score_comments"
@@ -125,7 +125,7 @@ class TaskQueue:
     def __init__(self, settings: Settings, workers_alive: Callable[[], bool] | None = None):
         self._settings = settings
         self._celery: Celery | None = None
-        self._skip_until = 0.0
+        self._broker = Backoff(self.BACKOFF_SECONDS)
         # Asked before a synchronous request: with no live worker it fails at once instead
         # of holding a web worker for the whole timeout.
         self._workers_alive = workers_alive
@@ -144,7 +144,7 @@ class TaskQueue:
         The comments are already committed as pending, so a failed send loses nothing:
         the sweeper re-sends them.
         """
-        if time.monotonic() < self._skip_until:
+        if self._broker.waiting:
             return False
         try:
             self.celery.send_task(
@@ -156,7 +156,7 @@ class TaskQueue:
                 ignore_result=True,
             )
         except Exception:
-            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
+            self._broker.failed()
             log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
             return False
         return True
@@ -177,7 +177,7 @@ class TaskQueue:
         timeout or when the broker cannot be reached.
         """
         timeout = self._settings.sync_timeout if timeout is None else timeout
-        if time.monotonic() < self._skip_until:
+        if self._broker.waiting:
             raise ScoringUnavailable("the broker is unavailable")
         if self._workers_alive is not None and not self._workers_alive():
             raise ScoringUnavailable("no worker is alive")
@@ -195,7 +195,7 @@ class TaskQueue:
                 retry=False,
             )
         except Exception as exc:
-            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
+            self._broker.failed()
             log.warning("broker unavailable for a synchronous request: %r", exc)
             raise ScoringUnavailable("the broker is unavailable") from exc
         try:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import request
 from flask_limiter.util import get_remote_address
 
 from moderation.api.errors import ApiError
 from moderation.app_state import app_state, db_session
+from moderation.bearer import bearer_key
 from moderation.limits import record_failure, too_many_failures
 from moderation.models import Site
 from moderation.services.sites import site_for_api_key
@@ -16,14 +16,6 @@ from moderation.services.sites import site_for_api_key
 INVALID_KEY_SCOPE = "invalid-key"
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
-
-
-def bearer_key() -> str | None:
-    """The key of ``Authorization: Bearer KEY``, or None."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        return None
-    return key.strip()
 
 
 def authenticated_site() -> Site:

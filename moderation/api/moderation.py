@@ -16,6 +16,7 @@ from moderation.api.errors import ApiError
 from moderation.api.parsing import json_object
 from moderation.api.serializers import comment_detail
 from moderation.app_state import db_session, live_model_thresholds
+from moderation.bearer import bearer_key
 from moderation.models import Article, AuditEvent, Moderator, Site, Status
 from moderation.services.moderation import (
     MAX_BULK,
@@ -51,10 +52,8 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
 
 def authenticated_moderator() -> tuple[Moderator, Scope]:
     """The moderator whose token the request carries, and the sites they see; or a 401."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    moderator = None
-    if scheme.lower() == "bearer" and token.strip():
-        moderator = moderator_for_token(db_session(), token.strip())
+    token = bearer_key()
+    moderator = moderator_for_token(db_session(), token) if token else None
     if moderator is None:
         message = "send a moderator token as 'Authorization: Bearer <token>'"
         raise ApiError(401, "unauthorized", message, headers=_CHALLENGE)

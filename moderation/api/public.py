@@ -34,6 +34,7 @@ from moderation.metrics import comment_received
 from moderation.models import Article, Comment, Site, Status
 from moderation.schemas import CommentSubmission, Name, StorableStr
 from moderation.services.comments import (
+from moderation.bearer import bearer_key
     CommentRefused,
     comment_for_site,
     published_comments,
@@ -161,7 +162,7 @@ def _reader_key() -> str:
 def _secret_key_or_ip() -> str:
     _scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     # Perspective's clients send the key as a query parameter.
-    key = key or request.args.get("key", "")
+    key = bearer_key() or request.args.get("key", "")
     if not key.strip():
         return "ip:" + client_ip()
     return "key:" + hashlib.sha256(key.strip().encode()).hexdigest()[:32]

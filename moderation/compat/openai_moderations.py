@@ -15,9 +15,10 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from moderation.api.auth import bearer_key, site_for_key
+from moderation.api.auth import site_for_key
 from moderation.api.errors import register_error_shape
 from moderation.app_state import app_state, db_session
+from moderation.bearer import bearer_key
 from moderation.models import Site, Status
 from moderation.policy import SitePolicy, decide, hold_thresholds
 from moderation.schemas import LONE_SURROGATE, MAX_TEXT_LENGTH

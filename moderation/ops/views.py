@@ -10,6 +10,7 @@ from moderation.metrics import MinuteCounts, decisions_by_minute
 from moderation.ops import ops
 from moderation.ops.chart import decision_chart
 from moderation.ops_store import ops_store
+from moderation.security_headers import private_pages
 from moderation.status import RECENT_MINUTES, database_facts, gather_status
 from moderation.web.auth import admin_required, current_moderator
 
@@ -40,14 +41,5 @@ def _last_day() -> list[MinuteCounts]:
         return []
 
 
-@ops.after_request
-def _security_headers(response):
-    # The same policy as the workspace: the chart is inline SVG, its styles come from a file.
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+# The app-wide policy (security_headers) covers the chart: inline SVG, styles from a file.
+private_pages(ops)

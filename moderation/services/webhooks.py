@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
+from moderation.backoff import Backoff
 from moderation.config import Settings
 from moderation.db import unit_of_work, utcnow
 from moderation.metrics import record_webhook_delivery
@@ -204,10 +205,10 @@ class TaskDispatch:
     def __init__(self, celery_factory: Callable[[], Any], queue: str):
         self._celery_factory = celery_factory
         self._queue = queue
-        self._skip_until = 0.0
+        self._broker = Backoff(self.BACKOFF_SECONDS)
 
     def __call__(self, delivery_ids: list[int]) -> None:
-        if time.monotonic() < self._skip_until:
+        if self._broker.waiting:
             return
         try:
             celery = self._celery_factory()
@@ -221,7 +222,7 @@ class TaskDispatch:
                 )
         except Exception:
             # The outbox rows are committed; the sweep sends them once the broker is back.
-            self._skip_until = time.monotonic() + self.BACKOFF_SECONDS
+            self._broker.failed()
             log.warning("broker unavailable; %d webhook(s) left for the sweep", len(delivery_ids))
 
 

@@ -27,6 +27,7 @@ from moderation.db import utcnow
 from moderation.models import Comment, Moderator, Site, Status
 from moderation.policy import LABELS, SitePolicy, thresholds_in_force
 from moderation.scoring.language import LANGUAGE_NAMES, language_name
+from moderation.security_headers import private_pages
 from moderation.services.calibration import (
     CalibrationError,
     Period,
@@ -171,17 +172,7 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-@web.after_request
-def _security_headers(response):
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    )
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+private_pages(web)
 
 
 # --------------------------------------------------------------------------------- queues
