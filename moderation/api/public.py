@@ -29,12 +29,12 @@ from moderation.api.parsing import (
     validated,
 )
 from moderation.app_state import app_state, db_session
+from moderation.bearer import bearer_key
 from moderation.limits import limiter
 from moderation.metrics import comment_received
 from moderation.models import Article, Comment, Site, Status
 from moderation.schemas import CommentSubmission, Name, StorableStr
 from moderation.services.comments import (
-from moderation.bearer import bearer_key
     CommentRefused,
     comment_for_site,
     published_comments,

@@ -15,8 +15,8 @@ from dataclasses import replace
 from flask import Blueprint, Response, request
 from flask.blueprints import BlueprintSetupState
 
-from moderation.api.errors import register_error_shape
 from moderation.api.auth import site_for_key
+from moderation.api.errors import register_error_shape
 from moderation.app_state import app_state, db_session
 from moderation.compat.perspective_analysis import (
     LANGUAGE,
