@@ -50,10 +50,10 @@ def idempotency_key() -> str | None:
         message = "Idempotency-Key must be 1-200 printable characters"
         raise ApiError(422, "invalid", message, "Idempotency-Key")
     return key
+
+
 # pydantic's error types that have a code of their own in this API; the rest are "invalid".
 _ERROR_CODES = {"missing": "missing_field", "text_too_long": "text_too_long"}
-
-
 
 
 def page_limit(default: int = 20, maximum: int = MAX_PAGE) -> int:
