@@ -139,6 +139,21 @@ def test_the_multilingual_languages_come_from_the_settings():
     assert load_settings(env="test", model_multilingual="  ").model_multilingual is None
 
 
+def test_a_worker_builds_its_multilingual_scorer_from_the_settings(tmp_path):
+    from workers.runtime import WorkerRuntime
+
+    english_only = WorkerRuntime(load_settings(env="test", model=str(tmp_path)))
+    assert english_only.multilingual is None
+    settings = load_settings(env="test", model=str(tmp_path), model_multilingual="multilingual")
+    runtime = WorkerRuntime(settings)
+    assert runtime.multilingual.languages == DETOXIFY_MULTILINGUAL_LANGUAGES
+    assert runtime.multilingual.scorer.model_name == "multilingual"
+    assert runtime.multilingual.scorer is not runtime.scorer
+    # Detoxify's multilingual model as the main one covers those languages itself.
+    main = WorkerRuntime(load_settings(env="test", model="multilingual"))
+    assert main.multilingual.scorer is main.scorer
+
+
 def test_a_bad_language_list_names_its_variable(monkeypatch):
     monkeypatch.setenv("MODERATION_MODEL_MULTILINGUAL_LANGUAGES", "french,german")
     with pytest.raises(ConfigError, match="MODERATION_MODEL_MULTILINGUAL_LANGUAGES"):
