@@ -19,7 +19,6 @@ import importlib.util
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import uuid
@@ -144,7 +143,7 @@ def _healthcheck(stack: Stack, name: str, compose: dict) -> list[str]:
     """The service's compose healthcheck as a command for this machine."""
     test = compose["services"][name]["healthcheck"]["test"]
     if test[0] == "CMD-SHELL":
-        # The shell the container would run it with; $HOSTNAME is this machine's name there.
+        # The shell the container would run it with.
         return ["/bin/sh", "-c", test[1]]
     assert test[0] == "CMD", test
     return _executable(test[1:])
@@ -159,7 +158,6 @@ def stack(tmp_path_factory, model_dir) -> Iterator[Stack]:
         fresh = cleanup.enter_context(postgres_database())
         base = {k: v for k, v in os.environ.items() if not k.startswith("MODERATION_")}
         base["PATH"] = f"{BIN}{os.pathsep}{base.get('PATH', '')}"
-        base["HOSTNAME"] = socket.gethostname()
         # Runs of the suite side by side share the smoke test's Redis database, not a queue.
         queue = f"smoke-{uuid.uuid4().hex[:10]}"
         environments, commands = {}, {}
