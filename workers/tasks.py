@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task
-from celery_batches import Batches, SimpleRequest
+from celery_batches import SimpleRequest
 
 from moderation.db import unit_of_work
 from moderation.scoring.language import scorer_for
@@ -15,13 +15,14 @@ from moderation.services.decisions import mark_scoring_failed, score_and_decide,
 from moderation.services.text_scoring import scores_for_texts
 from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SCORE_TEXTS, SWEEP_PENDING
 from workers.app import app, settings
+from workers.batches import RequeueingBatches
 from workers.runtime import runtime
 
 log = logging.getLogger(__name__)
 
 
 @app.task(
-    base=Batches,
+    base=RequeueingBatches,
     name=SCORE_COMMENTS,
     flush_every=settings.scoring_batch_size,
     flush_interval=settings.scoring_batch_wait,

@@ -27,15 +27,23 @@ def private_redis(tmp_path):
 class ServiceProcess:
     """A worker or beat process in its own process group, so a test can SIGKILL all of it."""
 
-    def __init__(self, args: list[str], settings, log: Path):
+    def __init__(
+        self,
+        args: list[str],
+        settings,
+        log: Path,
+        app: str = "workers.app",
+        env: dict[str, str] | None = None,
+    ):
         self.args, self.settings, self.log = args, settings, log
+        self.app, self.env = app, env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.app", *self.args],
-                env=worker_environment(self.settings),
+                [sys.executable, "-m", "celery", "-A", self.app, *self.args],
+                env=worker_environment(self.settings) | self.env,
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -60,14 +68,14 @@ class ServiceProcess:
             self.kill()
 
 
-def worker_args(settings, name: str) -> list[str]:
+def worker_args(settings, name: str, concurrency: int = 1) -> list[str]:
     """Arguments of a worker on the settings' queue."""
     return [
         "worker",
         "--loglevel",
         "INFO",
         "--concurrency",
-        "1",
+        str(concurrency),
         "--hostname",
         name,
         "--queues",
@@ -87,8 +95,8 @@ def services(tmp_path):
     """Start service processes; every one is stopped at the end of the test."""
     started: list[ServiceProcess] = []
 
-    def start(args: list[str], settings, name: str) -> ServiceProcess:
-        process = ServiceProcess(args, settings, tmp_path / f"{name}.log").start()
+    def start(args: list[str], settings, name: str, **options) -> ServiceProcess:
+        process = ServiceProcess(args, settings, tmp_path / f"{name}.log", **options).start()
         started.append(process)
         return process
 

@@ -6,9 +6,13 @@ front of PostgreSQL), so the shared services are never disturbed.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -109,6 +113,98 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_decides_nothing_twice(
         duplicate_decisions=final["audit"] - final["all"],
     )
     assert final["all"] == 120
+
+
+def announced(log: Path) -> list[dict]:
+    """What ``tests.faults.slow_worker`` announced, oldest first."""
+    if not log.exists():
+        return []
+    return [json.loads(line) for line in log.read_text().splitlines() if line.endswith("}")]
+
+
+def batches_scored(log: Path) -> list[dict]:
+    """One ``{"pid", "texts"}`` per scoring call."""
+    return [entry for entry in announced(log) if "texts" in entry]
+
+
+def warm_processes(log: Path) -> set[int]:
+    """The pool processes whose model has loaded."""
+    return {entry["pid"] for entry in announced(log) if entry.get("warm")}
+
+
+def statuses_of(sessions, texts: list[str]) -> list[Status]:
+    """The statuses of the comments with these texts."""
+    with sessions() as session:
+        return list(session.scalars(select(Comment.status).where(Comment.text.in_(texts))))
+
+
+def test_a_pool_process_killed_mid_batch_hands_the_batch_back_within_seconds(
+    settings, model_dir, sessions, site_key, services, tmp_path
+):
+    # No beat, a sweeper that would wait a day and a visibility timeout of an hour: only the
+    # worker itself can bring the batch of its dead pool process back.
+    patient = settings_for_tests(
+        settings.database_url, model_dir, pending_resend_after=86400, visibility_timeout=3600
+    )
+    headers = {"Authorization": f"Bearer {site_key}"}
+    with serving(patient) as server:
+        for i in range(40):
+            response = requests.post(
+                f"{server.url}/api/v1/comments", json=body(i), headers=headers, timeout=10
+            )
+            assert response.status_code == 202
+    scoring_log = tmp_path / "scoring.jsonl"
+    name = f"slow-{uuid.uuid4().hex[:6]}@localhost"
+    worker = services(
+        # Two processes, as on a two-core host; all 40 comments form one batch.
+        worker_args(patient, name, concurrency=2),
+        patient,
+        "worker",
+        app="tests.faults.slow_worker",
+        env={
+            "MODERATION_SCORING_BATCH_SIZE": "64",
+            "MODERATION_SCORING_BATCH_WAIT": "1",
+            "FAULTS_SCORING_DELAY": "300",
+            "FAULTS_SCORING_LOG": str(scoring_log),
+        },
+    )
+    # The first scoring call is announced, then held up: that batch is caught in flight. The
+    # kill comes once both processes have loaded the model, as in a worker that has run a while.
+    assert wait_until(
+        lambda: batches_scored(scoring_log) and len(warm_processes(scoring_log)) == 2, 240
+    ), "no batch in flight, or the model did not load"
+    in_flight = batches_scored(scoring_log)[0]
+    assert in_flight["pid"] != worker.process.pid, "scored in the main process"
+    assert len(in_flight["texts"]) == 40
+    assert set(statuses_of(sessions, in_flight["texts"])) == {Status.PENDING}
+    os.kill(in_flight["pid"], signal.SIGKILL)
+    killed = time.monotonic()
+
+    def handed_back() -> bool:
+        again = [set(entry["texts"]) for entry in batches_scored(scoring_log)[1:]]
+        return set().union(*again) >= set(in_flight["texts"])
+
+    # Handed back: its comments are being scored again, in another process; a process
+    # started in place of the dead one loads the model before it can score them.
+    assert wait_until(handed_back, timeout=30, interval=0.1), "the batch was not handed back"
+    seconds_to_hand_back = time.monotonic() - killed
+    assert wait_until(lambda: counts(sessions)["pending"] == 0, timeout=120, interval=0.1)
+    seconds_to_decide = time.monotonic() - killed
+    assert_each_decided_once(sessions)
+    final = counts(sessions)
+    report(
+        "pool process SIGKILL mid-batch, no beat, no sweeper",
+        batch=len(in_flight["texts"]),
+        seconds_from_kill_to_scoring_again=round(seconds_to_hand_back, 1),
+        seconds_from_kill_to_last_decision=round(seconds_to_decide, 1),
+        decided=final["all"] - final["pending"],
+        duplicate_decisions=final["audit"] - final["all"],
+    )
+    assert in_flight["pid"] not in {entry["pid"] for entry in batches_scored(scoring_log)[1:]}
+    # The sweeper would have re-sent the batch after 150 s at its default timing, and Redis
+    # after the visibility timeout (300 s by default); a model load on a busy two-core
+    # machine takes up to 40 s.
+    assert seconds_to_decide < 90
 
 
 def test_redis_down_for_30_seconds_under_a_steady_stream(
