@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
 from sqlalchemy import select
 
 from moderation.models import Comment, CommentScore, Status
-from moderation.tasks_client import SCORE_COMMENTS
+from moderation.scoring.model_build import CHECKPOINT_FILE
+from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS
 from tests.conftest import ping_worker
 from tests.ops_support import delta, scrape, value
 from tests.support import WorkerProcess, serving, settings_for_tests, wait_until
@@ -107,7 +109,8 @@ def test_metrics_move_by_what_a_real_flow_did(worker, live_server, site_key, ses
     assert 1 <= passes <= 5
     assert delta(before, after, "moderation_model_forward_seconds_count") == passes
     assert delta(before, after, "moderation_model_forward_seconds_sum") > 0
-    assert delta(before, after, "moderation_task_failures_total", task=SCORE_COMMENTS) == 0
+    for task in (SCORE_COMMENTS, RESCORE_COMMENTS):
+        assert delta(before, after, "moderation_task_failures_total", task=task) == 0
 
     assert value(after, "moderation_queue_length", queue=settings.task_queue) == 0
     assert value(after, "moderation_pending_comments") == 0
@@ -138,10 +141,26 @@ def test_metrics_move_by_what_a_real_flow_did(worker, live_server, site_key, ses
     assert "request_id=ops-trace-1" in decided[0] and "task_id=" in decided[0]
 
 
-def test_a_failing_model_counts_retries_and_a_held_decision(
-    database_url, site_key, sessions, tmp_path
+def broken_at_scoring(model: Path, copy: Path) -> Path:
+    """A copy of the model whose checkpoints are garbage: every file the worker checks at
+    start is there, and loading the weights, on the first batch, fails."""
+    for source in model.rglob("*"):
+        target = copy / source.relative_to(model)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif source.name == CHECKPOINT_FILE:
+            target.write_bytes(b"not a checkpoint")
+        else:
+            target.symlink_to(source)
+    assert any(copy.rglob(CHECKPOINT_FILE)), f"{model} has no {CHECKPOINT_FILE}"
+    return copy
+
+
+def test_a_model_failing_at_scoring_counts_failures_retries_and_a_held_decision(
+    database_url, model_dir, site_key, sessions, tmp_path
 ):
-    settings = settings_for_tests(database_url, tmp_path / "no-such-model")
+    model = broken_at_scoring(model_dir, tmp_path / "broken-model")
+    settings = settings_for_tests(database_url, model)
     process = WorkerProcess(settings, tmp_path / "worker.log")
     process.start(ping_worker(settings))
     try:
@@ -153,6 +172,10 @@ def test_a_failing_model_counts_retries_and_a_held_decision(
             after = scrape(server.url)
     finally:
         process.stop()
+    # One failed batch, then each retry failed too; every retry was counted as sent.
+    assert delta(before, after, "moderation_task_failures_total", task=SCORE_COMMENTS) == 1
+    retries_failed = delta(before, after, "moderation_task_failures_total", task=RESCORE_COMMENTS)
+    assert retries_failed == settings.scoring_max_retries
     retries = delta(before, after, "moderation_task_retries_total", task=SCORE_COMMENTS)
     assert retries == settings.scoring_max_retries
     assert delta(before, after, "moderation_decisions_total", outcome="held") == 1

@@ -9,6 +9,7 @@ from typing import Any
 from celery import Task
 from celery_batches import SimpleRequest
 
+from moderation import metrics
 from moderation.db import unit_of_work
 from moderation.scoring.language import scorer_for
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
@@ -32,7 +33,8 @@ def score_comments(requests: list[SimpleRequest]) -> int:
     """Score every comment of the buffered messages in one forward pass.
 
     celery-batches acknowledges the messages when this returns, also after an exception,
-    so failures are handed to ``rescore_comments`` before returning, never raised.
+    so failures are counted and handed to ``rescore_comments`` before returning, never
+    raised (Celery's ``task_failure`` signal never sees them).
     """
     comment_ids = [comment_id for request in requests for comment_id in request.args[0]]
     try:
@@ -41,6 +43,7 @@ def score_comments(requests: list[SimpleRequest]) -> int:
         )
     except Exception as exc:
         log.warning("scoring %d comment(s) failed (%r); retrying", len(comment_ids), exc)
+        metrics.record_task_failure(SCORE_COMMENTS)
         _retry_later(comment_ids, attempt=0)
         return 0
 
@@ -53,6 +56,7 @@ def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
             runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
         )
     except Exception as exc:
+        metrics.record_task_failure(RESCORE_COMMENTS)
         if attempt + 1 < settings.scoring_max_retries:
             log.warning("scoring %s failed again (%r)", comment_ids, exc)
             _retry_later(comment_ids, attempt=attempt + 1)
