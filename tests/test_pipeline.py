@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from datetime import timedelta
 
@@ -166,9 +167,14 @@ def test_a_comment_accepted_while_the_broker_is_down_is_swept_up(
 
 
 def test_a_model_that_cannot_load_holds_comments_as_scoring_failed(
-    database_url, site_key, sessions, tmp_path
+    database_url, site_key, sessions, tmp_path, model_dir
 ):
-    settings = settings_for_tests(database_url, tmp_path / "no-such-model")
+    # Every file is in place, so the worker starts; the MiniLM checkpoint is damaged, so the
+    # model fails when the first batch loads it.
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model_dir, broken, ignore=shutil.ignore_patterns("model.ckpt"))
+    (broken / "minilm" / "model.ckpt").write_bytes(b"not a checkpoint")
+    settings = settings_for_tests(database_url, broken)
     process = WorkerProcess(settings, tmp_path / "worker.log")
     process.start(ping_worker(settings))
     try:
