@@ -19,7 +19,7 @@ from moderation.app_state import app_state, db_session, live_model_thresholds
 from moderation.db import utcnow
 from moderation.models import Moderator, Site
 from moderation.policy import LABELS
-from moderation.services.calibration import (
+from moderation.services.what_if import (
     CalibrationError,
     Period,
     SiteWhatIf,

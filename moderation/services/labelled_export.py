@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.models import AuditEvent, Comment, Site, Status
 from moderation.scoring.training_data import CSV_COLUMN_FOR_LABEL, LABELS
-from moderation.services.calibration import Period, last_decisions
 from moderation.services.moderation import REJECT_REASONS
+from moderation.services.what_if import Period, last_decisions
 
 # The layout of the training files (moderation.scoring.training_data.read_labelled_csv).
 EXPORT_COLUMNS = (

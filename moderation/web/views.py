@@ -28,13 +28,6 @@ from moderation.models import Comment, Moderator, Site, Status
 from moderation.policy import LABELS, SitePolicy, thresholds_in_force
 from moderation.scoring.language import LANGUAGE_NAMES, language_name
 from moderation.security_headers import private_pages
-from moderation.services.calibration import (
-    CalibrationError,
-    Period,
-    parse_period,
-    parse_thresholds,
-    what_if,
-)
 from moderation.services.labelled_export import export_rows, plan_export
 from moderation.services.moderation import (
     REJECT_REASONS,
@@ -63,6 +56,13 @@ from moderation.services.moderation import (
     queue_page,
 )
 from moderation.services.moderators import visible_site_ids, visible_sites
+from moderation.services.what_if import (
+    CalibrationError,
+    Period,
+    parse_period,
+    parse_thresholds,
+    what_if,
+)
 from moderation.web import web
 from moderation.web.auth import current_moderator, login_required
 

@@ -13,14 +13,6 @@ from moderation.models import AuditEvent, Comment, Moderator, Site, Status
 from moderation.policy import FALLBACK_HOLD_AT, LABELS
 from moderation.schemas import CommentSubmission
 from moderation.scoring.training_data import read_labelled_csv
-from moderation.services.calibration import (
-    CalibrationError,
-    Period,
-    Tally,
-    parse_period,
-    parse_thresholds,
-    what_if,
-)
 from moderation.services.comments import submit_comment
 from moderation.services.decisions import store_decisions
 from moderation.services.labelled_export import (
@@ -28,6 +20,14 @@ from moderation.services.labelled_export import (
 )
 from moderation.services.moderation import moderate
 from moderation.services.sites import create_site
+from moderation.services.what_if import (
+    CalibrationError,
+    Period,
+    Tally,
+    parse_period,
+    parse_thresholds,
+    what_if,
+)
 from tests.moderation_support import moderator_accounts, sign_in
 
 SITE, OTHER = "example-news", "other-news"
