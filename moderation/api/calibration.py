@@ -19,6 +19,14 @@ from moderation.app_state import app_state, db_session, live_model_thresholds
 from moderation.db import utcnow
 from moderation.models import Moderator, Site
 from moderation.policy import LABELS
+from moderation.services.labelled_export import (
+    csv_lines,
+    export_filename,
+    export_rows,
+    plan_export,
+)
+from moderation.services.moderation import Scope, in_scope
+from moderation.services.moderators import visible_sites
 from moderation.services.what_if import (
     CalibrationError,
     Period,
@@ -29,14 +37,6 @@ from moderation.services.what_if import (
     parse_thresholds,
     what_if,
 )
-from moderation.services.labelled_export import (
-    csv_lines,
-    export_filename,
-    export_rows,
-    plan_export,
-)
-from moderation.services.moderation import Scope, in_scope
-from moderation.services.moderators import visible_sites
 
 _PERIOD_ARGS = ("site", "since", "until")
 
