@@ -43,17 +43,17 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _workers_alive(app: Flask, settings: Settings) -> bool:
     """Whether a worker sent a heartbeat lately (the compatible APIs ask before waiting)."""
-    from moderation import ops_store
-    from moderation.heartbeat import any_alive
+    from moderation.ops.heartbeat import any_alive
+    from moderation.ops.web import STORE_KEY
 
-    store = app.extensions[ops_store.EXTENSION_KEY]
+    store = app.extensions[STORE_KEY]
     return any_alive(store, settings.worker_heartbeat_max_age)
 
 
 def _register_blueprints(app: Flask) -> None:
     from moderation.api import api_v1
     from moderation.api.errors import register_error_handlers
-    from moderation.health import health
+    from moderation.ops.health import health
 
     app.register_blueprint(api_v1)
     app.register_blueprint(health)
@@ -98,10 +98,10 @@ def _register_compat(app: Flask) -> None:
 
 def _register_ops(app: Flask, settings: Settings) -> None:
     """Request ids and structured logs, /readyz's store, /metrics, and the admins' /ops page."""
-    from moderation import logging_setup, metrics, ops_store
-    from moderation.ops import ops
+    from moderation import request_logging
+    from moderation.ops import web as ops_web
+    from moderation.ops.views import ops
 
-    logging_setup.init_app(app, settings)
-    ops_store.init_app(app, settings)
-    metrics.init_app(app)
+    request_logging.init_app(app, settings)
+    ops_web.init_app(app, settings)
     app.register_blueprint(ops)

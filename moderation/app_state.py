@@ -38,8 +38,8 @@ def db_session() -> Session:
 
 def live_model_card() -> dict | None:
     """The model the workers run, as one of them last described it (None if none has)."""
-    from moderation.heartbeat import Heartbeats
-    from moderation.ops_store import ops_store
+    from moderation.ops.heartbeat import Heartbeats
+    from moderation.ops.web import ops_store
 
     return Heartbeats(ops_store()).model_card()
 

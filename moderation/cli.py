@@ -309,8 +309,8 @@ def status_command(as_json: bool, timeout: float) -> None:
     import json
 
     from moderation.db import make_engine, make_session_factory
-    from moderation.ops_store import OpsStore
-    from moderation.status import database_facts, gather_status, render_table
+    from moderation.ops.status import database_facts, gather_status, render_table
+    from moderation.ops.store import OpsStore
     from moderation.tasks_client import TaskQueue
 
     settings = _settings()

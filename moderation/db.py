@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,8 +95,39 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions that keep loaded objects usable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions that keep loaded objects usable after commit, and run ``after_commit`` work."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    event.listen(factory, "after_commit", _run_after_commit)
+    event.listen(factory, "after_soft_rollback", _drop_after_rollback)
+    return factory
+
+
+_AFTER_COMMIT = "moderation.after_commit"
+AfterCommit = Callable[[Session, list[Any]], None]
+
+
+def after_commit(session: Session, key: str, run: AfterCommit, *items: Any) -> None:
+    """Once this transaction commits, call ``run(session, items)`` with every item queued
+    under ``key``; nothing runs if it rolls back.
+
+    Work that must not happen for rows that are not on disk (sending tasks, counting
+    decisions) waits here. One call per key and transaction, however many items.
+    """
+    pending = session.info.setdefault(_AFTER_COMMIT, {})
+    pending.setdefault(key, (run, []))[1].extend(items)
+
+
+def _run_after_commit(session: Session) -> None:
+    for key, (run, items) in session.info.pop(_AFTER_COMMIT, {}).items():
+        try:
+            run(session, items)
+        except Exception:  # committed already: the follow-up failing must not undo a request
+            log.exception("after-commit work %r failed", key)
+
+
+def _drop_after_rollback(session: Session, previous: SessionTransaction) -> None:
+    if previous.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 @contextmanager

@@ -14,20 +14,21 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from moderation import create_app, metrics
+from moderation import create_app
 from moderation.cli import main
 from moderation.db import utcnow
 from moderation.logging_setup import configure_logging
-from moderation.metrics import (
+from moderation.models import Status
+from moderation.ops import metrics
+from moderation.ops.chart import decision_chart
+from moderation.ops.metrics import (
     SUBMIT_TO_DECISION,
     MinuteCounts,
     Samples,
     observe_decisions,
     record_webhook_delivery,
 )
-from moderation.models import Status
-from moderation.ops.chart import decision_chart
-from moderation.ops_store import EXTENSION_KEY
+from moderation.ops.web import STORE_KEY as EXTENSION_KEY
 from moderation.policy import Decision, Reason
 from tests.ops_support import delta, ops_environment, parse_metrics, value
 

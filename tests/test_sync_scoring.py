@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from moderation.heartbeat import Heartbeats, any_alive
-from moderation.ops_store import OpsStore
+from moderation.ops.heartbeat import Heartbeats, any_alive
+from moderation.ops.store import OpsStore
 from moderation.tasks_client import ScoringUnavailable, TaskQueue, sync_queue
 from tests.support import MODEL_PATH, settings_for_tests
 

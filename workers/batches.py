@@ -20,7 +20,7 @@ from celery.worker.request import Request
 from celery_batches import Batches, SimpleRequest
 from celery_batches.trace import apply_batches_task
 
-from moderation import metrics
+from moderation.ops import metrics
 
 log = logging.getLogger(__name__)
 

@@ -22,11 +22,11 @@ from celery.signals import (
 )
 from celery.worker import state as worker_state
 
-from moderation import metrics
 from moderation.config import Settings
-from moderation.heartbeat import Heartbeats
 from moderation.logging_setup import bind, configure_logging, unbind
-from moderation.ops_store import OpsStore
+from moderation.ops import metrics
+from moderation.ops.heartbeat import Heartbeats
+from moderation.ops.store import OpsStore
 from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS
 
 log = logging.getLogger(__name__)

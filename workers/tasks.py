@@ -9,8 +9,8 @@ from typing import Any
 from celery import Task
 from celery_batches import SimpleRequest
 
-from moderation import metrics
 from moderation.db import unit_of_work
+from moderation.ops import metrics
 from moderation.scoring.language import scorer_for
 from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
 from moderation.services.text_scoring import scores_for_texts

@@ -17,8 +17,8 @@ from moderation.api.parsing import (
 )
 from moderation.api.serializers import comment_detail, comment_summary
 from moderation.app_state import app_state, db_session
-from moderation.metrics import comment_received
 from moderation.models import Status
+from moderation.ops.metrics import comment_received
 from moderation.schemas import CommentSubmission
 from moderation.services.comments import (
     CommentRefused,

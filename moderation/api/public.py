@@ -31,8 +31,8 @@ from moderation.api.parsing import (
 from moderation.app_state import app_state, db_session
 from moderation.bearer import bearer_key
 from moderation.limits import limiter
-from moderation.metrics import comment_received
 from moderation.models import Article, Comment, Site, Status
+from moderation.ops.metrics import comment_received
 from moderation.schemas import CommentSubmission, Name, StorableStr
 from moderation.services.comments import (
     CommentRefused,

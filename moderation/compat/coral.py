@@ -22,8 +22,8 @@ from flask import Blueprint, Response, request
 from moderation.api.errors import ApiError
 from moderation.api.parsing import validated
 from moderation.app_state import app_state, db_session
-from moderation.metrics import comment_received
 from moderation.models import Site, Status
+from moderation.ops.metrics import comment_received
 from moderation.policy import SitePolicy, decide
 from moderation.services.coral import (
     CoralRequest,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from moderation.metrics import MinuteCounts
+from moderation.ops.metrics import MinuteCounts
 
 WIDTH, LEFT, RIGHT = 960, 48, 12
 TOP_Y, TOP_HEIGHT = 10, 140

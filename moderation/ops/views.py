@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import redis
-from flask import render_template
+from flask import Blueprint, render_template
 
 from moderation.app_state import app_state, db_session
-from moderation.metrics import MinuteCounts, decisions_by_minute
-from moderation.ops import ops
 from moderation.ops.chart import decision_chart
-from moderation.ops_store import ops_store
+from moderation.ops.metrics import MinuteCounts, decisions_by_minute
+from moderation.ops.status import RECENT_MINUTES, database_facts, gather_status
+from moderation.ops.web import ops_store
 from moderation.security_headers import private_pages
-from moderation.status import RECENT_MINUTES, database_facts, gather_status
 from moderation.web.auth import admin_required, current_moderator
 
 DAY_MINUTES = 24 * 60
+
+ops = Blueprint(
+    "ops",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/ops/static",
+)
 
 
 @ops.get("/ops")

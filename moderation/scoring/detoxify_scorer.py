@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moderation.config import DETOXIFY_HUB_MODELS
-from moderation.metrics import observe_scoring
+from moderation.ops.metrics import observe_scoring
 from moderation.scoring.model_build import CHECKPOINT_FILE, HF_DIR, META_FILE
 
 if TYPE_CHECKING:

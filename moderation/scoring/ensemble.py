@@ -178,7 +178,8 @@ class EnsembleScorer:
     def warm_up(self) -> None:
         """Load every signal and score one text, so the first real batch is not slow."""
         self.check()
-        self.score_signals(["warm-up"])
+        for signal in self.signals:  # not through score_signals: no comment was scored
+            signal.score(["warm-up"])
 
     def score_signals(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Every signal's outputs per text, named ``<signal>.<label>``."""
@@ -212,7 +213,7 @@ def _signal_outputs(signals: Sequence[Any]) -> set[str]:
 
 
 def _observe(name: str, version: str, passes: list[tuple[float, int]]) -> None:
-    from moderation.metrics import observe_scoring
+    from moderation.ops.metrics import observe_scoring
 
     observe_scoring(name, version, passes)
 

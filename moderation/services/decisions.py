@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from moderation.db import unit_of_work, utcnow
-from moderation.metrics import observe_decisions
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
+from moderation.ops.metrics import observe_decisions
 from moderation.policy import (
     LANGUAGE_NOT_SUPPORTED,
     Decision,

@@ -25,13 +25,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import event, insert, select, update
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from moderation.backoff import Backoff
 from moderation.config import Settings
-from moderation.db import unit_of_work, utcnow
-from moderation.metrics import record_webhook_delivery
+from moderation.db import after_commit, unit_of_work, utcnow
 from moderation.models import (
     AuditEvent,
     Comment,
@@ -41,6 +40,7 @@ from moderation.models import (
     WebhookDelivery,
     new_event_id,
 )
+from moderation.ops.metrics import record_webhook_delivery
 
 COMMENT_DECIDED = "comment.decided"
 COMMENT_MODERATED = "comment.moderated"
@@ -114,7 +114,7 @@ def emit_events(
     ]
     session.add_all(deliveries)
     session.flush()
-    session.info.setdefault(_TO_SEND, []).extend(delivery.id for delivery in deliveries)
+    send_after_commit(session, [delivery.id for delivery in deliveries])
     return deliveries
 
 
@@ -226,18 +226,15 @@ class TaskDispatch:
             log.warning("broker unavailable; %d webhook(s) left for the sweep", len(delivery_ids))
 
 
-@event.listens_for(Session, "after_commit")
-def _send_after_commit(session: Session) -> None:
-    delivery_ids = session.info.pop(_TO_SEND, None)
+def send_after_commit(session: Session, delivery_ids: list[int]) -> None:
+    """Send these deliveries' tasks once the session commits their rows, in one go."""
+    after_commit(session, _TO_SEND, _send_committed, *delivery_ids)
+
+
+def _send_committed(session: Session, delivery_ids: list[int]) -> None:
     dispatch = session.info.get(_DISPATCH) or _default_dispatch
     if delivery_ids and dispatch is not None:
         dispatch(delivery_ids)
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_on_rollback(session: Session, previous: SessionTransaction) -> None:
-    if previous.parent is None:
-        session.info.pop(_TO_SEND, None)
 
 
 # --- Signing ---------------------------------------------------------------------------------
@@ -502,5 +499,5 @@ def resend(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
     delivery.next_attempt_at = utcnow()
     delivery.delivered_at = None
     session.flush()
-    session.info.setdefault(_TO_SEND, []).append(delivery.id)
+    send_after_commit(session, [delivery.id])
     return delivery

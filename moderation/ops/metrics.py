@@ -1,4 +1,7 @@
-"""Prometheus metrics at ``GET /metrics``, counted in the shared Redis and read at scrape time.
+"""Prometheus metrics, counted in the shared Redis and read at scrape time (``GET /metrics``).
+
+This module has no Flask in it: services, scoring and workers record through it; the web
+side (``moderation.ops.web``) serves the scrape and binds each request's recorder.
 
 Why not prometheus-client's multiprocess mode: it shares samples through files in one local
 directory, which serves several gunicorn workers on one host but cannot see Celery workers on
@@ -12,7 +15,6 @@ numbers, counters survive process restarts, and prometheus-client still does the
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import math
@@ -20,14 +22,13 @@ import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import redis
-from flask import Blueprint, Flask, Response, current_app, has_app_context, request
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -35,26 +36,21 @@ from prometheus_client.core import (
     InfoMetricFamily,
     Metric,
 )
-from prometheus_client.exposition import choose_encoder
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from moderation.app_state import app_state
-from moderation.bearer import bearer_key
 from moderation.config import Settings
-from moderation.db import utcnow
-from moderation.heartbeat import Heartbeat, Heartbeats
+from moderation.db import after_commit, utcnow
 from moderation.logging_setup import log_context
-from moderation.ops_store import EXTENSION_KEY as OPS_STORE_KEY
-from moderation.ops_store import OpsStore, ops_store, queue_length
+from moderation.ops.heartbeat import Heartbeat, Heartbeats
+from moderation.ops.store import OpsStore, queue_length
 from moderation.services.backlog import pending_backlog
 
 if TYPE_CHECKING:
     from moderation.models import Comment
     from moderation.policy import Decision
 
-EXTENSION_KEY = "moderation.metrics"
+EXTENSION_KEY = "moderation.ops.metrics"
 OUTCOMES = ("approved", "held", "rejected")
 # Per-minute decision counts feed the ops page's 24-hour chart; kept a little longer.
 MINUTE_SERIES_TTL = 26 * 3600
@@ -62,7 +58,6 @@ MINUTE_SERIES_TTL = 26 * 3600
 log = logging.getLogger(__name__)
 # The two lines that let one comment be followed from HTTP to decision.
 comments_log = logging.getLogger("moderation.comments")
-metrics_blueprint = Blueprint("metrics", __name__)
 
 
 @dataclass(frozen=True)
@@ -189,17 +184,24 @@ def install(store: OpsStore, worker: str | None = None) -> MetricsRecorder:
     return _process_recorder
 
 
-def init_app(app: Flask) -> None:
-    """Record this app's events into its ops store; needs ``ops_store.init_app`` first."""
-    app.extensions[EXTENSION_KEY] = MetricsRecorder(app.extensions[OPS_STORE_KEY])
-    app.register_blueprint(metrics_blueprint)
+_request_recorder: ContextVar[MetricsRecorder | None] = ContextVar(
+    "moderation_metrics_recorder", default=None
+)
+
+
+def use_recorder(recorder: MetricsRecorder) -> Token[MetricsRecorder | None]:
+    """Record into ``recorder`` in this context (a web request) until ``reset``."""
+    return _request_recorder.set(recorder)
+
+
+def reset_recorder(token: Token[MetricsRecorder | None]) -> None:
+    """Undo ``use_recorder``."""
+    _request_recorder.reset(token)
 
 
 def current_recorder() -> MetricsRecorder | None:
-    """The current app's recorder in a request, else the process's; None records nothing."""
-    if has_app_context() and EXTENSION_KEY in current_app.extensions:
-        return current_app.extensions[EXTENSION_KEY]
-    return _process_recorder
+    """The request's recorder, else the process's (a worker); None records nothing."""
+    return _request_recorder.get() or _process_recorder
 
 
 def _record(fill: Callable[[Samples], None]) -> None:
@@ -274,11 +276,14 @@ def observe_decisions(session: Session, decided: Sequence[tuple[Comment, Decisio
         for comment, decision in decided
     ]
     if facts:
-        callbacks = session.info.setdefault(EXTENSION_KEY, [])
-        callbacks.append(partial(_decisions_committed, current_recorder(), facts))
+        recorder = current_recorder()
+        count = partial(_decisions_committed, recorder)
+        after_commit(session, f"{__name__}:decisions", count, *facts)
 
 
-def _decisions_committed(recorder: MetricsRecorder | None, facts: list[_Decided]) -> None:
+def _decisions_committed(
+    recorder: MetricsRecorder | None, _session: Session, facts: list[_Decided]
+) -> None:
     now = utcnow()
     request_ids = log_context().get("comment_requests") or {}
     samples = Samples()
@@ -312,20 +317,6 @@ def _count_minute(store: OpsStore, per_outcome: Counter[str], now: datetime, pip
     for outcome, amount in per_outcome.items():
         pipe.hincrby(key, outcome, amount)
     pipe.expire(key, MINUTE_SERIES_TTL)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    for callback in session.info.pop(EXTENSION_KEY, []):
-        try:
-            callback()
-        except Exception:  # the decisions are committed: counting them must not undo a task
-            log.exception("counting committed decisions failed")
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_rollback(session: Session) -> None:
-    session.info.pop(EXTENSION_KEY, None)
 
 
 @dataclass(frozen=True)
@@ -512,23 +503,3 @@ def _heartbeat_families(beats: list[Heartbeat], settings: Settings) -> Iterator[
                 {"model_name": beat.model_name, "model_version": beat.model_version or ""},
             )
     yield from (alive, last, active, processed, scored, model)
-
-
-@metrics_blueprint.get("/metrics")
-def metrics_view() -> Response:
-    """Prometheus text exposition behind ``MODERATION_METRICS_TOKEN``.
-
-    The metrics name every site; production without a token serves none of them.
-    """
-    state = app_state()
-    token = state.settings.metrics_token
-    if not token and state.settings.env == "production":
-        message = "set MODERATION_METRICS_TOKEN to scrape /metrics in production\n"
-        return Response(message, status=403, mimetype="text/plain")
-    if token and not hmac.compare_digest(bearer_key() or "", token):
-        return Response("unauthorized\n", status=401, mimetype="text/plain")
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(ScrapeCollector(state.settings, ops_store(), state.engine))
-    # Text format or OpenMetrics, as the scraper's Accept header asks, like the library's own app.
-    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encode(registry), content_type=content_type)

@@ -12,12 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from flask import Flask, current_app
 
 from moderation.backoff import Backoff
 from moderation.config import Settings
-
-EXTENSION_KEY = "moderation.ops_store"
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +59,6 @@ class OpsStore:
             log.warning("ops counters not written, Redis unavailable: %s", exc)
             return False
         return True
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    """Give this app its store; building it connects to nothing."""
-    app.extensions[EXTENSION_KEY] = OpsStore.from_settings(settings)
-
-
-def ops_store() -> OpsStore:
-    """The current app's store."""
-    return current_app.extensions[EXTENSION_KEY]
 
 
 # kombu's Redis transport keeps messages sent with a priority in sibling lists named

@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings
 from moderation.db import utcnow
-from moderation.health import Check, check_broker, check_database
-from moderation.heartbeat import Heartbeat, Heartbeats
-from moderation.metrics import decisions_by_minute
-from moderation.ops_store import OpsStore, queue_length
+from moderation.ops.checks import Check, check_broker, check_database
+from moderation.ops.heartbeat import Heartbeat, Heartbeats
+from moderation.ops.metrics import decisions_by_minute
+from moderation.ops.store import OpsStore, queue_length
 from moderation.services.backlog import Backlog, pending_backlog
 
 RECENT_MINUTES = 5

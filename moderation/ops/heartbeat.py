@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from moderation.ops_store import OpsStore
+from moderation.ops.store import OpsStore
 
 # Records of workers silent for longer than this are dropped when read.
 FORGET_AFTER_SECONDS = 24 * 3600
