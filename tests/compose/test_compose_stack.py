@@ -66,8 +66,9 @@ TORCH_WHEELS = os.environ.get("MODERATION_COMPOSE_TORCH_WHEELS") or os.environ.g
 # Certificate authorities the host adds (a TLS proxy's), trusted by the Python base's pip.
 EXTRA_CA = Path(os.environ.get("MODERATION_COMPOSE_EXTRA_CA", "/usr/local/share/ca-certificates"))
 # The one-shot model service skips a volume that has a model, as on any restart of the stack.
-# By default the test puts the suite's model there first: training it in a container on two
-# busy cores takes most of an hour. MODERATION_COMPOSE_BUILD_MODEL=1 has the service build it.
+# By default the test puts the suite's model there first: in a container on two cores shared
+# with other runs, training took about nine minutes an epoch (of ten).
+# MODERATION_COMPOSE_BUILD_MODEL=1 has the service build it.
 BUILD_MODEL = os.environ.get("MODERATION_COMPOSE_BUILD_MODEL") == "1"
 UP_DEADLINE = 1800
 DECISION_DEADLINE = 300
