@@ -203,7 +203,7 @@ def queue():
         sites=visible_sites(session, _moderator()),
         article=article,
         tabs=_tabs(filters),
-        orders=ORDER_LABELS,
+        orders=[(order.value, label) for order, label in ORDER_LABELS.items()],
         languages=_language_choices(filters.language),
         all_articles_url=url_for("moderation_web.queue", **_filter_args(filters, article=None)),
     )
@@ -403,8 +403,11 @@ def audit():
         rows=rows,
         filters=filters,
         sites=visible_sites(session, _moderator()),
-        statuses=[status.value for status in Status],
-        reasons=["approved", *REJECT_REASONS, "conflict", "scored", "scoring_failed"],
+        statuses=[(status.value, status.value) for status in Status],
+        reasons=[
+            (reason, reason.replace("_", " "))
+            for reason in ["approved", *REJECT_REASONS, "conflict", "scored", "scoring_failed"]
+        ],
         older_url=older,
     )
 
