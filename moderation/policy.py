@@ -69,8 +69,9 @@ class SitePolicy(BaseModel):
         return cls(labels={label: LabelBands(hold_at=value) for label, value in hold_at.items()})
 
     def in_force(self, model_thresholds: Mapping[str, float] | None) -> SitePolicy:
-        """The bands applied: the model's thresholds (or the fallback), the site's on top."""
-        base = dict(model_thresholds or FALLBACK_HOLD_AT)
+        """The bands applied: the model's thresholds (the fallback for labels it records
+        none for), the site's on top."""
+        base = {**FALLBACK_HOLD_AT, **(model_thresholds or {})}
         bands = {label: LabelBands(hold_at=value) for label, value in base.items()}
         return self.model_copy(update={"labels": {**bands, **self.labels}})
 

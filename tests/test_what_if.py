@@ -371,3 +371,34 @@ def test_a_moderator_sees_the_counts_in_plain_words(client, sessions, accounts):
     bad = client.get(f"/moderation/what-if?site={site_id}&toxicity=2")
     assert bad.status_code == 400 and "toxicity must be a number from 0 to 1" in bad.text
     assert client.get("/moderation/what-if?site=999999").status_code == 404
+
+
+def test_the_page_shows_the_thresholds_in_force_and_where_they_come_from(
+    app, client, sessions, accounts
+):
+    from moderation.ops.heartbeat import Heartbeats
+    from moderation.ops.web import STORE_KEY
+
+    account = accounts.moderator(SITE)
+    with unit_of_work(sessions) as session:
+        site = site_row(session, SITE)
+        site.policy = {"labels": {"insult": {"hold_at": 0.7}}}
+        site_id = site.id
+    heartbeats = Heartbeats(app.extensions[STORE_KEY])
+    card = {
+        "name": "combined-seed",
+        "version": "abc123",
+        "thresholds": {"toxicity": 0.336, "insult": 0.64},
+        "thresholds_source": "recall 0.85 of toxic comments on out-of-fold scores of dev.csv",
+    }
+    heartbeats.beat("w@test", active=0, processed=0)
+    heartbeats.describe_model("w@test", card)
+    try:
+        sign_in(client, account)
+        text = " ".join(client.get(f"/moderation/what-if?site={site_id}").text.split())
+    finally:
+        heartbeats.forget("w@test")
+    assert "Model combined-seed abc123" in text
+    assert "toxicity</th> <td>0.336</td> <td>off</td> <td>model: recall 0.85" in text
+    assert "insult</th> <td>0.700</td> <td>off</td> <td>site: site setting" in text
+    assert "threat</th> <td>0.400</td> <td>off</td> <td>fallback" in text
