@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from moderation.schemas import MAX_TEXT_LENGTH
+from tests.moderation_support import moderator_accounts
+from tests.support import UNREACHED_LIMITS, app_with
 
 EDGE_TEXTS = [
     "\U0001f600\U0001f3f3\ufe0f\u200d\U0001f308 family \U0001f468\u200d\U0001f469\u200d\U0001f467",
@@ -78,21 +80,93 @@ def test_any_unicode_is_stored_exactly_or_refused(client, auth, text):
     assert_stored_exactly_or_refused(client, auth, text, post_raw(client, auth, raw))
 
 
-def test_every_endpoint_answers_by_its_schema_and_never_5xx(app, site_key):
-    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
-    headers = {"Authorization": f"Bearer {site_key}"}
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=%C2%B2",  # a digit to str.isdigit, not to int()
+        "limit=%D9%A3",  # an Arabic-Indic 3
+        "cursor=99999999999",  # past a 32-bit id
+        "cursor=Yzk5OTk5OTk5OTk5",  # an encoded cursor past a 32-bit id
+        "cursor=a%00b",  # PostgreSQL can neither store nor compare a NUL
+    ],
+)
+def test_odd_query_parameters_are_refused_with_a_422(client, auth, query):
+    for path in ("/api/v1/articles/a/comments", "/api/v1/webhooks/deliveries"):
+        response = client.get(f"{path}?{query}", headers=auth)
+        assert response.status_code == 422, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["before=99999999999", "before=%C2%B2", "actor=a%00b"])
+def test_odd_moderation_query_parameters_are_refused_with_a_422(client, site_key, accounts, query):
+    token = accounts.token(accounts.moderator("example-news"))
+    response = client.get(
+        f"/api/v1/moderation/audit?{query}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 422, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/comments/a%00b"),
+        ("GET", "/api/v1/articles/a%00b/comments"),
+        ("PATCH", "/api/v1/articles/a%00b/settings"),
+        ("GET", "/api/v1/webhooks/deliveries/a%00b"),
+        ("GET", "/api/v1/moderation/comments/a%00b"),
+    ],
+)
+def test_a_nul_in_a_path_names_nothing(client, auth, method, path):
+    response = client.open(path, method=method, json={"closed": True}, headers=auth)
+    assert response.status_code == 404, response.get_data(as_text=True)
+
+
+def test_a_bulk_action_on_an_id_with_a_nul_is_refused(client, site_key, accounts):
+    token = accounts.token(accounts.moderator("example-news"))
+    response = client.post(
+        "/api/v1/moderation/bulk",
+        json={"action": "approve", "comments": ["cmt_a\x00b"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 422
+    assert response.get_json()["error"]["field"] == "comments"
+
+
+@pytest.fixture
+def accounts(sessions):
+    """Moderator accounts, removed after the test."""
+    yield from moderator_accounts(sessions)
+
+
+@pytest.fixture(scope="module")
+def fuzzed_app(database_url, broker):
+    """An app that lets every generated request through its rate limits to the code."""
+    with app_with(database_url, broker, **UNREACHED_LIMITS) as app:
+        yield app
+
+
+def test_every_endpoint_answers_by_its_schema_and_never_5xx(fuzzed_app, site_key, accounts):
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", fuzzed_app)
+    # Each operation gets the credential its security asks for: the site key by default.
+    moderator_token = accounts.token(accounts.moderator("example-news"))
+    credentials = {"moderatorToken": moderator_token, "siteKey": site_key}
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 3
 
     for operation in operations:
+        security = operation.definition.raw.get("security", [{"siteKey": []}])
+        names = [name for requirement in security for name in requirement]
+        token = credentials.get(names[0] if names else "", site_key)
+        answers_by_its_schema(operation, {"Authorization": f"Bearer {token}"})
 
-        @settings(
-            max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-        )
-        @given(case=operation.as_strategy())
-        def conforms(case):
-            # Schema-valid bodies may still break business rules (unknown parent, blank text
-            # after normalisation), which answer 422 by design.
-            case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
-        conforms()
+def answers_by_its_schema(operation, headers: dict[str, str]) -> None:
+    @settings(
+        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(case=operation.as_strategy())
+    def conforms(case):
+        # Schema-valid bodies may still break business rules (unknown parent, blank text
+        # after normalisation), which answer 422 by design.
+        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+    conforms()

@@ -5,6 +5,8 @@ from flask import Blueprint
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 from moderation.api import articles, calibration, comments, moderation, openapi, webhooks  # noqa: E402, F401  (registers routes)
+from moderation.api.parsing import refuse_nul_characters  # noqa: E402
 from moderation.api.public import limit_per_site_key  # noqa: E402
 
 limit_per_site_key(api_v1)
+api_v1.before_request(refuse_nul_characters)

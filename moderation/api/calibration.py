@@ -188,7 +188,8 @@ def calibration_paths() -> dict[str, Any]:
     """Paths of the calibration endpoints for the OpenAPI document."""
     security = [{"moderatorToken": []}]
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    errors = {str(code): {"description": "error", "content": error} for code in (400, 401, 404)}
+    codes = (400, 401, 404, 422)
+    errors = {str(code): {"description": "error", "content": error} for code in codes}
     moment = "UTC, ISO 8601 date or date-time; a date alone for until includes that day"
     period = [
         {"name": "site", "in": "query", "schema": {"type": "string"}},

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from moderation.api import api_v1
 from moderation.api.errors import ApiError
-from moderation.api.parsing import json_object
+from moderation.api.parsing import json_object, whole_number
 from moderation.api.serializers import comment_detail
 from moderation.app_state import db_session, live_model_thresholds
 from moderation.bearer import bearer_key
@@ -197,6 +197,9 @@ def _bulk_targets(items: Any) -> list[tuple[str, str | None]]:
         else:
             message = "each comment is an id or an object {id, version}"
             raise ApiError(422, "invalid", message, "comments")
+        # PostgreSQL can neither store nor compare a NUL.
+        if "\x00" in targets[-1][0]:
+            raise ApiError(422, "invalid", "a comment id must not contain NUL", "comments")
     return list(dict.fromkeys(targets))
 
 
@@ -323,9 +326,10 @@ def _int_arg(name: str) -> int | None:
     raw = request.args.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 12:
+    value = whole_number(raw)
+    if value is None:
         raise ApiError(422, "invalid", f"{name} must be a positive integer", name)
-    return int(raw)
+    return value
 
 
 def _limit(default: int) -> int:

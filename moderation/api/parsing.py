@@ -12,7 +12,20 @@ from pydantic import BaseModel, ValidationError
 from moderation.api.errors import ApiError
 
 MAX_PAGE = 100
+# Row ids are 32-bit integers in the database, and PostgreSQL refuses to compare with more.
+MAX_ROW_ID = 2**31 - 1
 Model = TypeVar("Model", bound=BaseModel)
+
+
+def refuse_nul_characters() -> None:
+    """PostgreSQL can neither store nor compare a NUL: a path with one names nothing (404), a
+    query parameter with one is invalid (422)."""
+    path_values = (request.view_args or {}).values()
+    if any(isinstance(value, str) and "\x00" in value for value in path_values):
+        raise ApiError(404, "not_found", "nothing here has a NUL character in its name")
+    for name, value in request.args.items(multi=True):
+        if "\x00" in value:
+            raise ApiError(422, "invalid", f"{name} must not contain NUL characters", name)
 
 
 def json_object(*, optional: bool = False) -> dict[str, Any]:
@@ -56,12 +69,21 @@ def idempotency_key() -> str | None:
 _ERROR_CODES = {"missing": "missing_field", "text_too_long": "text_too_long"}
 
 
+def whole_number(raw: str, maximum: int = MAX_ROW_ID) -> int | None:
+    """``raw`` as a number from 0 to ``maximum``, or None; ASCII digits only (``int`` takes
+    other scripts' digits too, and ``isdigit`` superscripts that ``int`` refuses)."""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)):
+        return None
+    value = int(raw)
+    return value if value <= maximum else None
+
+
 def page_limit(default: int = 20, maximum: int = MAX_PAGE) -> int:
     """The ``limit`` query parameter, 1 to ``maximum``."""
-    raw = request.args.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    value = whole_number(request.args.get("limit", str(default)), maximum)
+    if value is None or value < 1:
         raise ApiError(422, "invalid", f"limit must be an integer from 1 to {maximum}", "limit")
-    return int(raw)
+    return value
 
 
 def cursor() -> int | None:
@@ -70,9 +92,13 @@ def cursor() -> int | None:
     if not raw:
         return None
     try:
-        return int(base64.urlsafe_b64decode(raw.encode() + b"==").decode().removeprefix("c"))
+        decoded = base64.urlsafe_b64decode(raw.encode() + b"==").decode().removeprefix("c")
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "invalid", "cursor is not one this API gave out", "cursor") from None
+        decoded = ""
+    comment_id = whole_number(decoded)
+    if comment_id is None:
+        raise ApiError(422, "invalid", "cursor is not one this API gave out", "cursor")
+    return comment_id
 
 
 def encode_cursor(comment_id: int) -> str:

@@ -26,6 +26,7 @@ from moderation.api.parsing import (
     idempotency_key,
     json_object,
     page_limit,
+    refuse_nul_characters,
     validated,
 )
 from moderation.app_state import app_state, db_session
@@ -127,11 +128,18 @@ def _preflight() -> Response:
     return response
 
 
+public_api.before_request(refuse_nul_characters)
+
+
 @public_api.after_request
 def _cors_headers(response: Response) -> Response:
     """Name the caller's origin, and only when the site allowed it (also on errors)."""
     origin = request.headers.get("Origin")
-    site = _site_or_none()
+    try:
+        site = _site_or_none()
+    except ApiError:
+        # This client sent too many invalid keys: no lookup, not even for the headers.
+        site = None
     if origin and site is not None and origin_allowed(site, origin):
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS

@@ -9,7 +9,7 @@ from flask import request
 from moderation.api import api_v1
 from moderation.api.auth import authenticated_site
 from moderation.api.errors import ApiError
-from moderation.api.parsing import page_limit
+from moderation.api.parsing import page_limit, whole_number
 from moderation.app_state import db_session
 from moderation.models import DeliveryStatus, WebhookDelivery
 from moderation.services.webhooks import resend, site_deliveries, site_delivery
@@ -106,6 +106,7 @@ def _before() -> int | None:
     raw = request.args.get("cursor")
     if not raw:
         return None
-    if not raw.isdigit():
+    before = whole_number(raw)
+    if before is None:
         raise ApiError(422, "invalid", "cursor is not one this API gave out", "cursor")
-    return int(raw)
+    return before
