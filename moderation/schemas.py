@@ -7,6 +7,7 @@ import unicodedata
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 MAX_TEXT_LENGTH = 5000
@@ -43,16 +44,39 @@ def _http_url(value: str) -> str:
     return value
 
 
+# A value that is left out (a query parameter not sent, a field not written), never null.
+Omitted = SkipJsonSchema[None]
 StorableStr = Annotated[str, AfterValidator(_storable)]
 Identifier = Annotated[StorableStr, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
 Name = Annotated[StorableStr, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
-CommentText = Annotated[StorableStr, AfterValidator(_not_blank), AfterValidator(_text_length)]
+CommentText = Annotated[
+    StorableStr,
+    AfterValidator(_not_blank),
+    AfterValidator(_text_length),
+    # Checked by _text_length, after NFC normalisation; said here for the API's document.
+    Field(json_schema_extra={"maxLength": MAX_TEXT_LENGTH}),
+]
 
 
 class CommentSubmission(BaseModel):
     """A reader's comment as the site posts it."""
 
-    model_config = ConfigDict(strict=True, extra="ignore")
+    model_config = ConfigDict(
+        strict=True,
+        extra="ignore",
+        json_schema_extra={
+            "examples": [
+                {
+                    "article_id": "budget-2026",
+                    "article_title": "The budget, explained",
+                    "article_url": "https://news.example/budget-2026",
+                    "author_id": "reader-17",
+                    "author_name": "Ann",
+                    "text": "Clear and fair, thank you.",
+                }
+            ]
+        },
+    )
 
     article_id: Identifier
     article_url: (

@@ -11,13 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from moderation.api import api_v1
 from moderation.api.auth import authenticated_site
 from moderation.api.errors import ApiError
+from moderation.api.openapi import Answer, documented
 from moderation.api.parsing import json_object, validated
+from moderation.api.responses import ArticleSettings
 from moderation.app_state import db_session
 from moderation.models import Article, Site
 from moderation.schemas import StorableStr
 
 
-class ArticleSettings(BaseModel):
+class ArticleSettingsChange(BaseModel):
     """The settings a site may change; fields left out keep their value."""
 
     model_config = ConfigDict(strict=True, extra="forbid")
@@ -30,6 +32,7 @@ class ArticleSettings(BaseModel):
 
 
 @api_v1.get("/articles/<path:article_id>/settings")
+@documented("getArticleSettings", Answer(200, ArticleSettings, "the settings"), errors=(401, 404))
 def get_article_settings(article_id: str):
     """An article's settings; 404 until the article has a comment or settings."""
     article = _article(authenticated_site(), article_id)
@@ -39,6 +42,13 @@ def get_article_settings(article_id: str):
 
 
 @api_v1.patch("/articles/<path:article_id>/settings")
+@documented(
+    "changeArticleSettings",
+    Answer(200, ArticleSettings, "changed"),
+    Answer(201, ArticleSettings, "the article was new: created with these settings"),
+    body=ArticleSettingsChange,
+    errors=(400, 401, 413, 415, 422),
+)
 def patch_article_settings(article_id: str):
     """Change an article's settings, creating the article if it is new (201 then)."""
     site = authenticated_site()
@@ -65,7 +75,7 @@ def article_settings(article: Article) -> dict[str, Any]:
 
 
 def _changes() -> dict[str, Any]:
-    settings = validated(ArticleSettings, json_object())
+    settings = validated(ArticleSettingsChange, json_object())
     return settings.model_dump(exclude_unset=True, exclude_none=True)
 
 

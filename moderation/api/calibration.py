@@ -10,15 +10,19 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from flask import Response, request
+from pydantic import BaseModel, Field, create_model
 from sqlalchemy import select
 
 from moderation.api import api_v1
 from moderation.api.errors import ApiError
-from moderation.api.moderation import authenticated_moderator
+from moderation.api.moderation import authenticated_moderator, moderator_operation
+from moderation.api.openapi import Answer
+from moderation.api.responses import WhatIf as WhatIfBody
 from moderation.app_state import app_state, db_session, live_model_thresholds
 from moderation.db import utcnow
 from moderation.models import Moderator, Site
 from moderation.policy import LABELS
+from moderation.schemas import Omitted
 from moderation.services.labelled_export import (
     csv_lines,
     export_filename,
@@ -39,11 +43,45 @@ from moderation.services.what_if import (
 )
 
 _PERIOD_ARGS = ("site", "since", "until")
+_MOMENT = "UTC, ISO 8601 date or date-time; a date alone for until includes that day"
+
+
+class PeriodQuery(BaseModel):
+    """Whose decisions, and when: the moderator's sites over the last 30 days by default."""
+
+    site: str | Omitted = Field(None, description="a site's name; all the moderator's if left out")
+    since: str | Omitted = Field(None, description=_MOMENT)
+    until: str | Omitted = Field(None, description=_MOMENT)
+
+
+_THRESHOLD = "proposed hold threshold for {}; the site's current if left out"
+WhatIfQuery = create_model(
+    "WhatIfQuery",
+    __base__=PeriodQuery,
+    __doc__="The period, and a proposed hold threshold per label.",
+    **{
+        label: (float | Omitted, Field(None, ge=0, le=1, description=_THRESHOLD.format(label)))
+        for label in LABELS
+    },
+)
 
 
 @api_v1.get("/moderation/what-if")
+@moderator_operation(
+    "moderationWhatIf",
+    Answer(200, WhatIfBody, "the counts"),
+    query=WhatIfQuery,
+    errors=(400, 401, 404, 422),
+)
 def moderation_what_if():
-    """Moderator decisions in the period replayed against proposed thresholds per label."""
+    """What proposed thresholds would have done with moderators' decisions.
+
+    Comments whose latest moderator decision falls in the period, replayed against the
+    proposed hold threshold per label (any label at or above its threshold holds the
+    comment): approvals that would have been held, rejections that would have been
+    published, and the same at the current thresholds. Any other query parameter is an
+    unknown label (400).
+    """
     moderator, scope = authenticated_moderator()
     labels = [(k, v) for k, v in request.args.items(multi=True) if k not in _PERIOD_ARGS]
     try:
@@ -56,8 +94,21 @@ def moderation_what_if():
 
 
 @api_v1.get("/moderation/export.csv")
+@moderator_operation(
+    "moderationExport",
+    Answer(200, None, "the CSV, streamed", media_type="text/csv"),
+    query=PeriodQuery,
+    errors=(400, 401, 404, 422),
+)
 def moderation_export():
-    """Moderator-labelled comments in the period as a training CSV, streamed."""
+    """Moderator-labelled comments in the period as a training CSV, streamed.
+
+    Columns id, text, label_toxic (1 rejected, 0 approved), severe_toxicity, obscene,
+    threat, insult, identity_attack (empty), source (moderation:<site>), domain
+    (news_comment), orig_label, license: the layout `moderation model build --train` and
+    `moderation evaluate` read. The text is verbatim, with no guard against spreadsheet
+    formulas: the file is for training, not for opening in a spreadsheet.
+    """
     moderator, scope = authenticated_moderator()
     try:
         period = _period()
@@ -127,129 +178,3 @@ def _site(site: SiteWhatIf) -> dict[str, Any]:
 
 def _tally(tally: Tally) -> dict[str, int]:
     return {"approved_held": tally.approved_held, "rejected_published": tally.rejected_published}
-
-
-# ------------------------------------------------------------------------------ OpenAPI
-
-
-def calibration_schemas() -> dict[str, Any]:
-    """Schemas of the calibration endpoints for the OpenAPI document."""
-    thresholds = {"type": "object", "additionalProperties": {"type": "number"}}
-    tally = {
-        "type": "object",
-        "properties": {
-            "approved_held": {
-                "type": "integer",
-                "description": "moderator approvals these thresholds would have held",
-            },
-            "rejected_published": {
-                "type": "integer",
-                "description": "moderator rejections these thresholds would have published",
-            },
-            "thresholds": thresholds,
-        },
-    }
-    counts = {
-        "approved": {"type": "integer"},
-        "rejected": {"type": "integer"},
-        "decided": {"type": "integer"},
-        "unscored": {
-            "type": "integer",
-            "description": "decided comments without scores, left out of the counts",
-        },
-        "current": {"$ref": "#/components/schemas/WhatIfTally"},
-        "proposed": {"$ref": "#/components/schemas/WhatIfTally"},
-    }
-    timestamp = {"type": "string", "format": "date-time"}
-    return {
-        "WhatIfTally": tally,
-        "WhatIf": {
-            "type": "object",
-            "properties": counts
-            | {
-                "period": {
-                    "type": "object",
-                    "properties": {"since": timestamp, "until": timestamp},
-                },
-                "asked": thresholds,
-                "sites": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": counts | {"site": {"type": "string"}},
-                    },
-                },
-            },
-        },
-    }
-
-
-def calibration_paths() -> dict[str, Any]:
-    """Paths of the calibration endpoints for the OpenAPI document."""
-    security = [{"moderatorToken": []}]
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    codes = (400, 401, 404, 422)
-    errors = {str(code): {"description": "error", "content": error} for code in codes}
-    moment = "UTC, ISO 8601 date or date-time; a date alone for until includes that day"
-    period = [
-        {"name": "site", "in": "query", "schema": {"type": "string"}},
-        {"name": "since", "in": "query", "schema": {"type": "string"}, "description": moment},
-        {"name": "until", "in": "query", "schema": {"type": "string"}, "description": moment},
-    ]
-    thresholds = [
-        {
-            "name": label,
-            "in": "query",
-            "schema": {"type": "number", "minimum": 0, "maximum": 1},
-            "description": f"proposed hold threshold for {label}; the site's current if left out",
-        }
-        for label in LABELS
-    ]
-    what_if_schema = {"$ref": "#/components/schemas/WhatIf"}
-    return {
-        "/api/v1/moderation/what-if": {
-            "get": {
-                "operationId": "moderationWhatIf",
-                "summary": "What proposed thresholds would have done with moderators' decisions.",
-                "description": (
-                    "Comments whose latest moderator decision falls in the period, replayed "
-                    "against the proposed hold threshold per label (any label at or above its "
-                    "threshold holds the comment): approvals that would have been held, "
-                    "rejections that would have been published, and the same at the current "
-                    "thresholds. Any other query parameter is an unknown label (400)."
-                ),
-                "security": security,
-                "parameters": period + thresholds,
-                "responses": {
-                    "200": {
-                        "description": "the counts",
-                        "content": {"application/json": {"schema": what_if_schema}},
-                    }
-                }
-                | errors,
-            }
-        },
-        "/api/v1/moderation/export.csv": {
-            "get": {
-                "operationId": "moderationExport",
-                "summary": "Moderator-labelled comments as a training CSV.",
-                "description": (
-                    "Columns id, text, label_toxic (1 rejected, 0 approved), severe_toxicity, "
-                    "obscene, threat, insult, identity_attack (empty), source "
-                    "(moderation:<site>), domain (news_comment), orig_label, license: the "
-                    "layout `moderation model build --train` and `moderation evaluate` read. "
-                    "The text is verbatim, with no guard against spreadsheet formulas: the "
-                    "file is for training, not for opening in a spreadsheet."
-                ),
-                "security": security,
-                "parameters": period,
-                "responses": {
-                    "200": {
-                        "description": "the CSV, streamed",
-                        "content": {"text/csv": {"schema": {"type": "string"}}},
-                    }
-                }
-                | errors,
-            }
-        },
-    }

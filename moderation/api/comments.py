@@ -7,7 +7,10 @@ from flask import url_for
 from moderation.api import api_v1
 from moderation.api.auth import authenticated_site
 from moderation.api.errors import ApiError
+from moderation.api.openapi import LOCATION, Answer, documented
 from moderation.api.parsing import (
+    IDEMPOTENCY_KEY,
+    PageQuery,
     cursor,
     encode_cursor,
     idempotency_key,
@@ -15,6 +18,7 @@ from moderation.api.parsing import (
     page_limit,
     validated,
 )
+from moderation.api.responses import Comment, CommentDetail, CommentPage
 from moderation.api.serializers import comment_detail, comment_summary
 from moderation.app_state import app_state, db_session
 from moderation.models import Status
@@ -29,6 +33,18 @@ from moderation.services.comments import (
 
 
 @api_v1.post("/comments")
+@documented(
+    "submitComment",
+    Answer(
+        202,
+        Comment,
+        "stored as pending, or the first comment of a repeated Idempotency-Key",
+        headers=LOCATION | {"Idempotent-Replayed": "`true` when the comment was stored before"},
+    ),
+    body=CommentSubmission,
+    headers=[IDEMPOTENCY_KEY],
+    errors=(400, 401, 409, 413, 415, 422, 503),
+)
 def post_comment():
     """Accept a comment: 202 once it is committed as pending; scoring happens in a worker."""
     site = authenticated_site()
@@ -52,6 +68,7 @@ def post_comment():
 
 
 @api_v1.get("/comments/<public_id>")
+@documented("getComment", Answer(200, CommentDetail, "the comment"), errors=(401, 404))
 def get_comment(public_id: str):
     """A comment's status, decision, reasons and per-label scores."""
     site = authenticated_site()
@@ -62,6 +79,12 @@ def get_comment(public_id: str):
 
 
 @api_v1.get("/articles/<path:article_id>/comments")
+@documented(
+    "listPublishedComments",
+    Answer(200, CommentPage, "a page of comments"),
+    query=PageQuery,
+    errors=(401, 422),
+)
 def list_published(article_id: str):
     """An article's approved comments, newest first, with a cursor to the next page."""
     site = authenticated_site()

@@ -6,18 +6,29 @@ acts as its moderator, on that moderator's sites only: another site's comment is
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
 from flask import request
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from moderation.api import api_v1
 from moderation.api.errors import ApiError
-from moderation.api.parsing import json_object, whole_number
+from moderation.api.openapi import Answer, Security, Tag, documented
+from moderation.api.parsing import MAX_ROW_ID, json_object, whole_number
+from moderation.api.responses import (
+    BulkResults,
+    ModerationAuditPage,
+    ModerationComment,
+    ModerationOutcome,
+    ModerationQueuePage,
+)
 from moderation.api.serializers import comment_detail
 from moderation.app_state import db_session, live_model_thresholds
 from moderation.bearer import bearer_key
 from moderation.models import Article, AuditEvent, Moderator, Site, Status
+from moderation.schemas import Omitted
 from moderation.services.moderation import (
     MAX_BULK,
     REJECT_REASONS,
@@ -49,6 +60,77 @@ from moderation.services.moderators import moderator_for_token, visible_site_ids
 MAX_PAGE = 100
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="moderation"'}
 
+MODERATOR_TOKEN = Security(
+    "moderatorToken",
+    {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "A moderator's token (`moderation create-moderator-token`): it acts "
+        "as that moderator, on their sites only.",
+    },
+)
+MODERATION = Tag("moderation", "Moderators' tools, with a moderator token.")
+moderator_operation = partial(documented, tag=MODERATION, security=MODERATOR_TOKEN)
+
+
+# ------------------------------------------------------------------------------ what is read
+# The bodies are read field by field below (``_string``, ``_bulk_targets``); these models
+# are what the document says of them.
+
+
+class QueueQuery(BaseModel):
+    """A queue page's filters, order and paging."""
+
+    queue: Queue = Queue.HELD
+    site: str | Omitted = Field(None, description="a site's name")
+    article: str | Omitted = Field(None, description="the site's article id; needs `site`")
+    q: str | Omitted = Field(None, description="words in the text")
+    language: str | Omitted = Field(
+        None, description=f"a detected language code such as `de`, or `{UNDETERMINED}`"
+    )
+    order: Order = Order.OLDEST
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | Omitted = Field(None, description="the previous page's `next_cursor`")
+
+
+class AuditQuery(BaseModel):
+    """The audit log's filters and paging."""
+
+    site: str | Omitted = Field(None, description="a site's name")
+    actor: str | Omitted = Field(None, description="a moderator's email, or `system`")
+    to: Status | Omitted = Field(None, description="the status a comment was moved to")
+    reason: str | Omitted = None
+    comment: str | Omitted = Field(None, description="a comment's id")
+    before: int | Omitted = Field(
+        None, ge=0, le=MAX_ROW_ID, description="the previous page's `next_before`"
+    )
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+
+
+RejectReason = Literal[tuple(REJECT_REASONS)]  # type: ignore[valid-type]
+
+
+class ModerationAction(BaseModel):
+    """An approval or rejection; every field is optional but ``reason`` to reject."""
+
+    version: str | Omitted = Field(None, description="from a read; a stale one is a 409")
+    reason: RejectReason | Omitted = Field(None, description="required to reject")
+    note: str | Omitted = Field(None, max_length=1000)
+
+
+class BulkTarget(BaseModel):
+    """A comment of a bulk action, with the version the moderator saw."""
+
+    id: str
+    version: str | Omitted = None
+
+
+class ModerationBulk(ModerationAction):
+    """The same action on many comments."""
+
+    action: Literal["approve", "reject"]
+    comments: list[str | BulkTarget] = Field(min_length=1, max_length=MAX_BULK)
+
 
 def authenticated_moderator() -> tuple[Moderator, Scope]:
     """The moderator whose token the request carries, and the sites they see; or a 401."""
@@ -64,6 +146,12 @@ def authenticated_moderator() -> tuple[Moderator, Scope]:
 
 
 @api_v1.get("/moderation/queue")
+@moderator_operation(
+    "moderationQueue",
+    Answer(200, ModerationQueuePage, "a page"),
+    query=QueueQuery,
+    errors=(401, 404, 422),
+)
 def moderation_queue():
     """A queue page with the counts of every queue; keyset-paginated with ``cursor``."""
     _moderator, scope = authenticated_moderator()
@@ -85,6 +173,9 @@ def moderation_queue():
 
 
 @api_v1.get("/moderation/comments/<public_id>")
+@moderator_operation(
+    "moderationComment", Answer(200, ModerationComment, "the comment"), errors=(401, 404)
+)
 def moderation_comment_detail(public_id: str):
     """One comment as a moderator sees it, with its whole history."""
     _moderator, scope = authenticated_moderator()
@@ -96,6 +187,12 @@ def moderation_comment_detail(public_id: str):
 
 
 @api_v1.get("/moderation/audit")
+@moderator_operation(
+    "moderationAudit",
+    Answer(200, ModerationAuditPage, "events"),
+    query=AuditQuery,
+    errors=(401, 404, 422),
+)
 def moderation_audit():
     """Audit events on the moderator's sites, newest first; ``before`` pages back."""
     _moderator, scope = authenticated_moderator()
@@ -126,8 +223,15 @@ def moderation_audit():
 
 
 @api_v1.post("/moderation/comments/<public_id>/<any(approve, reject):action>")
+@moderator_operation(
+    "{action}Comment",
+    Answer(200, ModerationOutcome, "applied, or unchanged as it already was"),
+    body=ModerationAction,
+    body_required=False,
+    errors=(400, 401, 404, 409, 413, 415, 422),
+)
 def moderation_act(public_id: str, action: str):
-    """Approve or reject; ``version`` (from a read) makes a stale action a 409."""
+    """Approve or reject a comment; ``version`` (from a read) makes a stale action a 409."""
     moderator, scope = authenticated_moderator()
     body = json_object(optional=True)
     session = db_session()
@@ -155,6 +259,12 @@ def moderation_act(public_id: str, action: str):
 
 
 @api_v1.post("/moderation/bulk")
+@moderator_operation(
+    "moderateBulk",
+    Answer(200, BulkResults, "a result per comment"),
+    body=ModerationBulk,
+    errors=(400, 401, 413, 415, 422),
+)
 def moderation_bulk():
     """The same action on up to 100 comments: ``{"action", "comments": [{"id", "version"}]}``."""
     moderator, scope = authenticated_moderator()
@@ -348,220 +458,3 @@ def _string(body: dict[str, Any], key: str, field: str | None = None) -> str | N
     if isinstance(value, int) and key == "version":
         return str(value)
     raise ApiError(422, "invalid", f"{key} must be a string", field or key)
-
-
-# ------------------------------------------------------------------------------ OpenAPI
-
-
-def moderation_schemas() -> dict[str, Any]:
-    """Schemas of the moderation endpoints for the OpenAPI document."""
-    event = {
-        "type": "object",
-        "properties": {
-            "at": {"type": "string", "format": "date-time"},
-            "actor_type": {"enum": ["system", "moderator"]},
-            "actor_id": {"type": ["string", "null"]},
-            "from_status": {"type": "string"},
-            "to_status": {"type": "string"},
-            "reason": {"type": "string"},
-            "note": {"type": ["string", "null"]},
-            "attempted": {"type": ["string", "null"]},
-            "comment_id": {"type": "string"},
-            "site": {"type": "string"},
-        },
-    }
-    comment = {
-        "allOf": [
-            {"$ref": "#/components/schemas/CommentDetail"},
-            {
-                "type": "object",
-                "properties": {
-                    "site": {"type": "string"},
-                    "version": {"type": "string"},
-                    "author_record": {
-                        "type": "object",
-                        "properties": {
-                            "approved": {"type": "integer"},
-                            "rejected": {"type": "integer"},
-                        },
-                    },
-                    "history": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
-                    "language": {
-                        "type": ["string", "null"],
-                        "description": "detected language (ISO 639-1); null until scored "
-                        "or when too short or unsure to tell",
-                    },
-                    "sentence_scores": {
-                        "type": ["array", "null"],
-                        "description": "per sentence of a comment the model held; "
-                        "begin/end are offsets into text in code points, end exclusive",
-                        "items": {
-                            "type": "object",
-                            "required": ["begin", "end", "scores"],
-                            "properties": {
-                                "begin": {"type": "integer", "minimum": 0},
-                                "end": {"type": "integer", "minimum": 0},
-                                "scores": {
-                                    "type": "object",
-                                    "additionalProperties": {"type": "number"},
-                                },
-                            },
-                        },
-                    },
-                },
-            },
-        ]
-    }
-    action = {
-        "type": "object",
-        "properties": {
-            "version": {"type": "string", "description": "from a read; stale -> 409"},
-            "reason": {"enum": list(REJECT_REASONS), "description": "required to reject"},
-            "note": {"type": "string", "maxLength": 1000},
-        },
-    }
-    return {
-        "Audit": event,
-        "ModerationComment": comment,
-        "ModerationAction": action,
-        "ModerationOutcome": {
-            "type": "object",
-            "properties": {
-                "result": {"enum": ["applied", "unchanged"]},
-                "message": {"type": "string"},
-                "comment": {"$ref": "#/components/schemas/ModerationComment"},
-            },
-        },
-        "ModerationBulk": {
-            "type": "object",
-            "required": ["action", "comments"],
-            "properties": action["properties"]
-            | {
-                "action": {"enum": ["approve", "reject"]},
-                "comments": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": MAX_BULK,
-                    "items": {
-                        "oneOf": [
-                            {"type": "string"},
-                            {
-                                "type": "object",
-                                "required": ["id"],
-                                "properties": {
-                                    "id": {"type": "string"},
-                                    "version": {"type": "string"},
-                                },
-                            },
-                        ]
-                    },
-                },
-            },
-        },
-    }
-
-
-def moderation_paths() -> dict[str, Any]:
-    """Paths of the moderation endpoints for the OpenAPI document."""
-    security = [{"moderatorToken": []}]
-
-    def ref(name: str) -> dict[str, Any]:
-        return {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}
-
-    def ok(name: str) -> dict[str, Any]:
-        return {"200": {"description": "ok", "content": ref(name)}}
-
-    def errors(*codes: int) -> dict[str, Any]:
-        return {str(code): {"description": "error", "content": ref("Error")} for code in codes}
-
-    def query(*names: str) -> list[dict[str, Any]]:
-        return [{"name": name, "in": "query", "schema": {"type": "string"}} for name in names]
-
-    public_id = {"name": "public_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    page = {
-        "type": "object",
-        "properties": {
-            "queue": {"enum": [queue.value for queue in Queue]},
-            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "comments": {
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/ModerationComment"},
-            },
-            "next_cursor": {"type": ["string", "null"]},
-        },
-    }
-    audit = {
-        "type": "object",
-        "properties": {
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/Audit"}},
-            "next_before": {"type": ["integer", "null"]},
-        },
-    }
-
-    def action(verb: str) -> dict[str, Any]:
-        return {
-            "post": {
-                "operationId": f"{verb}Comment",
-                "summary": f"{verb.capitalize()} a comment as a moderator.",
-                "security": security,
-                "parameters": [public_id],
-                "requestBody": {"required": False, "content": ref("ModerationAction")},
-                "responses": ok("ModerationOutcome") | errors(401, 404, 409, 422),
-            }
-        }
-
-    return {
-        "/api/v1/moderation/queue": {
-            "get": {
-                "operationId": "moderationQueue",
-                "summary": "A queue page (held, approved, rejected, all) with counts.",
-                "security": security,
-                "parameters": query(
-                    "queue", "site", "article", "q", "language", "order", "limit", "cursor"
-                ),
-                "responses": {
-                    "200": {
-                        "description": "a page",
-                        "content": {"application/json": {"schema": page}},
-                    }
-                }
-                | errors(401, 404, 422),
-            }
-        },
-        "/api/v1/moderation/comments/{public_id}": {
-            "get": {
-                "operationId": "moderationComment",
-                "summary": "A comment with scores, version, author record and history.",
-                "security": security,
-                "parameters": [public_id],
-                "responses": ok("ModerationComment") | errors(401, 404),
-            }
-        },
-        "/api/v1/moderation/comments/{public_id}/approve": action("approve"),
-        "/api/v1/moderation/comments/{public_id}/reject": action("reject"),
-        "/api/v1/moderation/bulk": {
-            "post": {
-                "operationId": "moderateBulk",
-                "summary": "Approve or reject up to 100 comments; a result per comment.",
-                "security": security,
-                "requestBody": {"required": True, "content": ref("ModerationBulk")},
-                "responses": {"200": {"description": "results per comment"}}
-                | errors(401, 415, 422),
-            }
-        },
-        "/api/v1/moderation/audit": {
-            "get": {
-                "operationId": "moderationAudit",
-                "summary": "Audit events of the moderator's sites, newest first.",
-                "security": security,
-                "parameters": query("site", "actor", "to", "reason", "comment", "before", "limit"),
-                "responses": {
-                    "200": {
-                        "description": "events",
-                        "content": {"application/json": {"schema": audit}},
-                    }
-                }
-                | errors(401, 404, 422),
-            }
-        },
-    }

@@ -7,14 +7,28 @@ import binascii
 from typing import Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from moderation.api.errors import ApiError
+from moderation.api.openapi import Header
+from moderation.schemas import Omitted
 
 MAX_PAGE = 100
 # Row ids are 32-bit integers in the database, and PostgreSQL refuses to compare with more.
 MAX_ROW_ID = 2**31 - 1
 Model = TypeVar("Model", bound=BaseModel)
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key",
+    "a repeat with the same key answers the first comment (`Idempotent-Replayed: true`)",
+    {"type": "string", "minLength": 1, "maxLength": 200},
+)
+
+
+class PageQuery(BaseModel):
+    """The paging parameters, as ``page_limit`` and ``cursor`` read them."""
+
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
+    cursor: str | Omitted = Field(None, description="the previous page's `next_cursor`")
 
 
 def refuse_nul_characters() -> None:
@@ -42,6 +56,10 @@ def json_object(*, optional: bool = False) -> dict[str, Any]:
     return body
 
 
+# pydantic's error types that have a code of their own in this API; the rest are "invalid".
+_ERROR_CODES = {"missing": "missing_field", "text_too_long": "text_too_long"}
+
+
 def validated(model: type[Model], body: dict[str, Any]) -> Model:
     """The body as ``model``, or a 422 naming the first field that is wrong."""
     try:
@@ -63,10 +81,6 @@ def idempotency_key() -> str | None:
         message = "Idempotency-Key must be 1-200 printable characters"
         raise ApiError(422, "invalid", message, "Idempotency-Key")
     return key
-
-
-# pydantic's error types that have a code of their own in this API; the rest are "invalid".
-_ERROR_CODES = {"missing": "missing_field", "text_too_long": "text_too_long"}
 
 
 def whole_number(raw: str, maximum: int = MAX_ROW_ID) -> int | None:

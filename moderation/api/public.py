@@ -20,7 +20,10 @@ from sqlalchemy import select
 
 from moderation.api.auth import site_for_key
 from moderation.api.errors import ApiError
+from moderation.api.openapi import LOCATION, Answer, Header, Tag, documented
 from moderation.api.parsing import (
+    IDEMPOTENCY_KEY,
+    PageQuery,
     cursor,
     encode_cursor,
     idempotency_key,
@@ -29,6 +32,7 @@ from moderation.api.parsing import (
     refuse_nul_characters,
     validated,
 )
+from moderation.api.responses import PublicComment, PublicCommentPage
 from moderation.app_state import app_state, db_session
 from moderation.bearer import bearer_key
 from moderation.limits import limiter
@@ -50,6 +54,24 @@ MAX_PAGE = 50
 _NO_SITE = object()
 ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
 EXPOSED_HEADERS = "Retry-After, Location"
+
+
+WIDGET = Tag(
+    "widget",
+    "Readers' browsers, with the site's publishable key in the path (no secret key): CORS for "
+    "the site's origins only.",
+)
+
+
+class PublicPageQuery(PageQuery):
+    """The widget's paging: smaller pages."""
+
+    limit: int = Field(20, ge=1, le=MAX_PAGE)
+
+
+def _origin(required: bool) -> Header:
+    when = "required" if required else "optional; if sent, it must be"
+    return Header("Origin", f"the page's origin: {when} one the site allowed", required=required)
 
 
 class PublicSubmission(BaseModel):
@@ -168,7 +190,6 @@ def _reader_key() -> str:
 
 
 def _secret_key_or_ip() -> str:
-    _scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     # Perspective's clients send the key as a query parameter.
     key = bearer_key() or request.args.get("key", "")
     if not key.strip():
@@ -205,6 +226,15 @@ def _site_in_path_or_key() -> str:
 
 
 @public_api.get("/articles/<path:article_id>/comments")
+@documented(
+    "widgetListComments",
+    Answer(200, PublicCommentPage, "a page of comments"),
+    tag=WIDGET,
+    security=None,
+    query=PublicPageQuery,
+    headers=[_origin(required=False)],
+    errors=(400, 401, 403, 422),
+)
 @limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
 def list_comments(article_id: str):
     """An article's published comments, newest first, and whether it takes new ones."""
@@ -222,6 +252,15 @@ def list_comments(article_id: str):
 
 
 @public_api.post("/articles/<path:article_id>/comments")
+@documented(
+    "widgetPostComment",
+    Answer(202, PublicComment, "stored; rules may already have decided it", headers=LOCATION),
+    tag=WIDGET,
+    security=None,
+    body=PublicSubmission,
+    headers=[_origin(required=True), IDEMPOTENCY_KEY],
+    errors=(400, 401, 403, 409, 413, 415, 422, 503),
+)
 @limiter.limit(_setting("ratelimit_public_ip"), key_func=client_ip, error_message=SLOW)
 @limiter.limit(_setting("ratelimit_public_author"), key_func=_reader_key, error_message=SLOW)
 @limiter.limit(_setting("ratelimit_public_site"), key_func=_publishable_key, error_message=SLOW)
@@ -245,6 +284,14 @@ def post_comment(article_id: str):
 
 
 @public_api.get("/comments/<public_id>")
+@documented(
+    "widgetGetComment",
+    Answer(200, PublicComment, "the comment"),
+    tag=WIDGET,
+    security=None,
+    headers=[_origin(required=False)],
+    errors=(400, 401, 403, 404),
+)
 @limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
 def get_comment(public_id: str):
     """One comment by its id, so a reader's widget can follow their own: status and text."""

@@ -5,19 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
+from pydantic import BaseModel, Field
 
 from moderation.api import api_v1
 from moderation.api.auth import authenticated_site
 from moderation.api.errors import ApiError
+from moderation.api.openapi import Answer, documented
 from moderation.api.parsing import page_limit, whole_number
+from moderation.api.responses import WebhookDelivery as DeliveryBody
+from moderation.api.responses import WebhookDeliveryDetail, WebhookDeliveryPage
 from moderation.app_state import db_session
 from moderation.models import DeliveryStatus, WebhookDelivery
+from moderation.schemas import Omitted
 from moderation.services.webhooks import resend, site_deliveries, site_delivery
 
 MAX_PAGE = 100
 
 
+class DeliveryQuery(BaseModel):
+    """The log's filter and paging."""
+
+    status: DeliveryStatus | Omitted = Field(None, description="`failed` finds what to re-send")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | Omitted = Field(None, description="the previous page's `next_cursor`")
+
+
 @api_v1.get("/webhooks/deliveries")
+@documented(
+    "listWebhookDeliveries",
+    Answer(200, WebhookDeliveryPage, "deliveries"),
+    query=DeliveryQuery,
+    errors=(401, 422),
+)
 def list_deliveries():
     """The site's deliveries, newest first; ``?status=failed`` shows what needs a re-send."""
     site = authenticated_site()
@@ -33,6 +52,9 @@ def list_deliveries():
 
 
 @api_v1.get("/webhooks/deliveries/<public_id>")
+@documented(
+    "getWebhookDelivery", Answer(200, WebhookDeliveryDetail, "the delivery"), errors=(401, 404)
+)
 def get_delivery(public_id: str):
     """One delivery with every attempt's status code and the event it carries."""
     delivery = _delivery(public_id)
@@ -52,6 +74,7 @@ def get_delivery(public_id: str):
 
 
 @api_v1.post("/webhooks/deliveries/<public_id>/resend")
+@documented("resendWebhookDelivery", Answer(202, DeliveryBody, "queued"), errors=(401, 404))
 def resend_delivery(public_id: str):
     """Send a delivery again from its first attempt (after a failure, or a receiver's loss)."""
     delivery = _delivery(public_id)

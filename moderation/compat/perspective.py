@@ -17,6 +17,7 @@ from flask.blueprints import BlueprintSetupState
 
 from moderation.api.auth import site_for_key
 from moderation.api.errors import register_error_shape
+from moderation.api.openapi import Answer
 from moderation.app_state import app_state, db_session
 from moderation.compat.perspective_analysis import (
     LANGUAGE,
@@ -26,6 +27,7 @@ from moderation.compat.perspective_analysis import (
     scoring_language,
 )
 from moderation.compat.perspective_discovery import (
+    ANALYZE_DESCRIPTION,
     ANALYZE_PATH,
     DISCOVERY_PATH,
     VERSION,
@@ -39,6 +41,13 @@ from moderation.compat.perspective_errors import (
     not_found,
     render_error,
     unavailable,
+)
+from moderation.compat.perspective_openapi import (
+    PERSPECTIVE_KEY,
+    AnalyzeQuery,
+    DiscoveryQuery,
+    PerspectiveDiscovery,
+    perspective_operation,
 )
 from moderation.scoring.language import detect_languages, multilingual_coverage
 from moderation.services.sites import site_for_api_key
@@ -65,6 +74,15 @@ def _perspective_error(exc: PerspectiveError) -> Response:
 
 
 @blueprint.post(f"/{ANALYZE_PATH}")
+@perspective_operation(
+    "perspectiveAnalyzeComment",
+    Answer(200, "PerspectiveAnalyzeCommentResponse", "the scores"),
+    security=PERSPECTIVE_KEY,
+    body="PerspectiveAnalyzeCommentRequest",
+    query=AnalyzeQuery,
+    description=ANALYZE_DESCRIPTION,
+    errors=(400, 403, 413, 503),
+)
 def analyze():
     """Score a comment for the requested attributes, as Perspective's AnalyzeComment does."""
     _require_site_key()
@@ -95,6 +113,13 @@ def analyze():
 
 
 @blueprint.get(f"/{DISCOVERY_PATH}")
+@perspective_operation(
+    "perspectiveDiscovery",
+    Answer(200, PerspectiveDiscovery, "a discovery#restDescription"),
+    security=None,
+    query=DiscoveryQuery,
+    errors=(404,),
+)
 def discovery():
     """The discovery document Google's client libraries build the API from."""
     if request.args.get("version", VERSION) != VERSION:

@@ -1,24 +1,96 @@
-"""The Perspective-compatible paths in the service's OpenAPI document.
+"""What the service's OpenAPI document says of the Perspective-compatible API.
 
-The schemas are the discovery document's, translated: ``$ref`` by id becomes a component
-reference, and discovery-only keywords are dropped.
+The request and response schemas are the discovery document's, translated: ``$ref`` by id
+becomes a component reference, and discovery-only keywords are dropped. The error and the
+discovery document itself are pydantic models; the views say the rest with ``@documented``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from functools import partial
+from typing import Any, Literal
 
-from moderation.compat.perspective_discovery import (
-    ANALYZE_DESCRIPTION,
-    ANALYZE_PATH,
-    DISCOVERY_PATH,
-    schemas,
+from pydantic import BaseModel, ConfigDict, Field
+
+from moderation.api.openapi import ErrorShape, Security, Tag, documented
+from moderation.compat.perspective_discovery import VERSION, schemas
+from moderation.schemas import Omitted
+
+TAG = Tag(
+    "Perspective-compatible",
+    "Perspective's Comment Analyzer API, for sites that move from it: its paths, requests, "
+    "responses and errors.",
 )
-
-TAG = "Perspective-compatible"
 PREFIX = "Perspective"
-SECURITY_SCHEME = "perspectiveKey"
+PERSPECTIVE_KEY = Security(
+    "perspectiveKey",
+    {
+        "type": "apiKey",
+        "in": "query",
+        "name": "key",
+        "description": "The site's secret API key (`msk_...`), where Perspective's key went.",
+    },
+)
 _DISCOVERY_ONLY = frozenset({"id", "enumDescriptions"})
+
+
+class PerspectiveErrorDetail(BaseModel):
+    """A typed detail clients look into, such as the ``errorType`` or a retry delay."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(alias="@type")
+
+
+class PerspectiveErrorBody(BaseModel):
+    """Google's error: the HTTP status, a message and the google.rpc code name."""
+
+    code: int
+    message: str
+    status: str = Field(description="the google.rpc code name, e.g. `INVALID_ARGUMENT`")
+    details: list[PerspectiveErrorDetail] | Omitted = None
+
+
+class PerspectiveError(BaseModel):
+    """Errors in the shape Google's APIs answer, which Perspective's clients parse."""
+
+    error: PerspectiveErrorBody
+
+
+class PerspectiveDiscovery(BaseModel):
+    """A ``discovery#restDescription``, from which Google's client libraries build the API."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: Literal["discovery#restDescription"]
+    id: str
+    rootUrl: str
+    resources: dict[str, Any]
+    schemas: dict[str, Any]
+
+
+class AnalyzeQuery(BaseModel):
+    """Query parameters Google's clients add; the key is the security scheme."""
+
+    alt: str | Omitted = Field(None, description="ignored")
+    prettyPrint: str | Omitted = Field(None, description="ignored")
+
+
+class DiscoveryQuery(BaseModel):
+    """Which version's discovery document."""
+
+    version: str = VERSION
+
+
+GOOGLE_ERRORS = ErrorShape(
+    PerspectiveError,
+    {
+        400: "an invalid request, or a key that is not a site's secret key",
+        403: "no `key`",
+        404: "no such API or version",
+        503: "the workers did not score in time; retry after `Retry-After`",
+    },
+)
 
 
 def _component(name: str) -> str:
@@ -41,110 +113,15 @@ def _translated(schema: dict[str, Any]) -> dict[str, Any]:
     return translated
 
 
-def _discovery_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["kind", "id", "rootUrl", "resources", "schemas"],
-        "properties": {
-            "kind": {"const": "discovery#restDescription"},
-            "id": {"type": "string"},
-            "rootUrl": {"type": "string"},
-            "resources": {"type": "object"},
-            "schemas": {"type": "object"},
-        },
-    }
-
-
-def _error_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message", "status"],
-                "properties": {
-                    "code": {"type": "integer"},
-                    "message": {"type": "string"},
-                    "status": {"type": "string"},
-                    "details": {
-                        "type": "array",
-                        "items": {
-                            "type": "object",
-                            "required": ["@type"],
-                            "properties": {"@type": {"type": "string"}},
-                        },
-                    },
-                },
-            }
-        },
-    }
-
-
 def perspective_schemas() -> dict[str, Any]:
-    """Component schemas, named ``Perspective<Name>``."""
+    """The discovery document's schemas as components, named ``Perspective<Name>``."""
     translated = {PREFIX + name: _translated(schema) for name, schema in schemas().items()}
     translated[PREFIX + "AnalyzeCommentRequest"]["required"] = ["comment", "requestedAttributes"]
     translated[PREFIX + "TextEntry"]["required"] = ["text"]
-    translated[PREFIX + "Error"] = _error_schema()
-    translated[PREFIX + "Discovery"] = _discovery_schema()
     return translated
 
 
-def perspective_security_schemes() -> dict[str, Any]:
-    """The site key, sent as Perspective's ``?key=``."""
-    return {SECURITY_SCHEME: {"type": "apiKey", "in": "query", "name": "key"}}
-
-
-def _responses(ok: str, description: str, *errors: int) -> dict[str, Any]:
-    def body(name: str) -> dict[str, Any]:
-        return {"application/json": {"schema": {"$ref": _component(name)}}}
-
-    error = {"description": "error, in Google's shape", "content": body("Error")}
-    return {"200": {"description": description, "content": body(ok)}} | {
-        str(status): error for status in errors
-    }
-
-
-def perspective_paths() -> dict[str, Any]:
-    """The analyze method and the discovery document."""
-    ignored = [
-        {"name": name, "in": "query", "schema": {"type": "string"}, "description": "ignored"}
-        for name in ("alt", "prettyPrint")
-    ]
-    request_body = {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": _component("AnalyzeCommentRequest")}}},
-    }
-    return {
-        f"/{ANALYZE_PATH}": {
-            "post": {
-                "tags": [TAG],
-                "operationId": "perspectiveAnalyzeComment",
-                "summary": "Score a comment as Perspective's AnalyzeComment does.",
-                "description": ANALYZE_DESCRIPTION,
-                "security": [{SECURITY_SCHEME: []}],
-                "parameters": ignored,
-                "requestBody": request_body,
-                "responses": _responses(
-                    "AnalyzeCommentResponse", "the scores", 400, 403, 413, 429, 503
-                ),
-            }
-        },
-        f"/{DISCOVERY_PATH}": {
-            "get": {
-                "tags": [TAG],
-                "operationId": "perspectiveDiscovery",
-                "summary": "The discovery document for Google's client libraries.",
-                "security": [],
-                "parameters": [
-                    {
-                        "name": "version",
-                        "in": "query",
-                        "schema": {"type": "string", "default": "v1alpha1"},
-                    }
-                ],
-                "responses": _responses("Discovery", "a discovery#restDescription", 404, 429),
-            }
-        },
-    }
+# An operation of this API: its tag, Google's errors and the translated schemas.
+perspective_operation = partial(
+    documented, tag=TAG, error_shape=GOOGLE_ERRORS, components=perspective_schemas
+)
