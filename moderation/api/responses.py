@@ -279,9 +279,8 @@ class ModerationComment(CommentDetail):
         "and those of one sentence"
     )
     language: str | None = Field(
-        None,
         description="detected language (ISO 639-1); null until scored or when too short "
-        "or unsure to tell",
+        "or unsure to tell"
     )
 
 
