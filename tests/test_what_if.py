@@ -78,9 +78,12 @@ def decide(sessions, account, public_id: str, status: str, days_ago: float, **op
 def history(sessions, account) -> dict[str, str]:
     """Four approvals and four rejections, two days ago, with known scores.
 
-    Current thresholds (the default policy): toxicity 0.5, insult 0.5, obscene 0.6.
-    Proposed: toxicity 0.6, insult 0.7.
+    Current thresholds, the site's own so that no worker's model changes them: toxicity
+    0.5, insult 0.5, obscene 0.6. Proposed: toxicity 0.6, insult 0.7.
     """
+    with unit_of_work(sessions) as session:
+        bands = {label: {"hold_at": value} for label, value in FALLBACK_HOLD_AT.items()}
+        site_row(session, SITE).policy = {"labels": bands}
     seeded = {
         "a1": ({"toxicity": 0.55}, Status.APPROVED),  # held now, published as proposed
         "a2": ({"toxicity": 0.3}, Status.APPROVED),  # published both ways
