@@ -1,35 +1,71 @@
-"""How fast workers empty a backlog: decisions/s through Redis, workers and the database."""
+"""How fast workers empty a backlog: decisions/s through Redis, workers and the database.
+
+The backlog is stored as pending comments first; the clock starts before the first of their
+tasks is sent (one per comment, as the API sends them) and stops when none is pending, so
+every decision counted is one a worker made within the timed span. Authors are new on each
+run: the repeat-post rule (the same author's same text within 10 minutes) would otherwise
+decide a second run's comments at submit, before any worker saw them.
+"""
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 from bench.stack import environment, pending_count, queue_length, running, worker_command
 from moderation.config import Settings
 from moderation.db import make_engine, make_session_factory, unit_of_work
+from moderation.models import Status
 from moderation.schemas import CommentSubmission
 from moderation.services.comments import submit_comment
 from moderation.services.sites import site_for_api_key
 from moderation.tasks_client import TaskQueue
 
 
-def enqueue_backlog(settings: Settings, key: str, texts: list[str]) -> None:
-    """Store pending comments and send one task each, exactly as the API does."""
+def store_pending(settings: Settings, key: str, texts: list[str]) -> list[int]:
+    """Store comments as the API does, by authors new to the site; all must be pending."""
+    run = uuid.uuid4().hex[:8]
     engine = make_engine(settings.database_url)
-    sessions = make_session_factory(engine)
-    ids = []
-    with unit_of_work(sessions) as session:
+    with unit_of_work(make_session_factory(engine)) as session:
         site = site_for_api_key(session, key)
-        for i, text in enumerate(texts):
-            data = CommentSubmission(
-                article_id=f"bench-{i % 50}", author_id=f"u{i}", author_name="Reader", text=text
-            )
-            ids.append(submit_comment(session, site, data).comment.id)
+        comments = [
+            submit_comment(
+                session,
+                site,
+                CommentSubmission(
+                    article_id=f"bench-{i % 50}",
+                    author_id=f"{run}-{i}",
+                    author_name="Reader",
+                    text=text,
+                ),
+            ).comment
+            for i, text in enumerate(texts)
+        ]
+        ids = [comment.id for comment in comments]
+        decided = sum(comment.status != Status.PENDING for comment in comments)
     engine.dispose()
+    if decided:
+        raise RuntimeError(f"rules decided {decided} of {len(ids)} comments before any worker")
+    return ids
+
+
+def send_for_scoring(settings: Settings, comment_ids: list[int]) -> None:
+    """One task per comment, as the API sends them."""
     queue = TaskQueue(settings)
-    for comment_id in ids:
-        queue.send_for_scoring([comment_id])
+    try:
+        for comment_id in comment_ids:
+            if not queue.send_for_scoring([comment_id]):
+                raise RuntimeError("the broker refused a task")
+    finally:
+        queue.close()
+
+
+def enqueue_backlog(settings: Settings, key: str, texts: list[str]) -> list[int]:
+    """Store pending comments and send their tasks."""
+    ids = store_pending(settings, key, texts)
+    send_for_scoring(settings, ids)
+    return ids
 
 
 def drain_rate(
@@ -41,18 +77,24 @@ def drain_rate(
     log: Path,
     command: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
+    warm_processes: int | None = None,
 ) -> float:
-    """Decisions per second while a warmed-up worker empties a backlog of ``texts``."""
+    """Decisions per second while warmed-up workers empty a backlog of ``texts``.
+
+    ``warm_processes``: every worker process consuming the queue, when other workers than
+    this one do (20 comments each to warm up).
+    """
     warmup, backlog = texts[:20], texts[20:]
     command = command or worker_command(settings, processes)
     with running(command, environment(settings, **(extra_env or {})), log):
-        enqueue_backlog(settings, key, warmup * processes)
+        enqueue_backlog(settings, key, warmup * (warm_processes or processes))
         _wait(lambda: pending_count(settings) == 0, 300)
-        enqueue_backlog(settings, key, backlog)
+        ids = store_pending(settings, key, backlog)
         started = time.monotonic()
+        send_for_scoring(settings, ids)
         _wait(lambda: pending_count(settings) == 0, 1200)
         elapsed = time.monotonic() - started
-    return len(backlog) / elapsed
+    return len(ids) / elapsed
 
 
 def _wait(predicate, timeout: float) -> None:
@@ -63,4 +105,4 @@ def _wait(predicate, timeout: float) -> None:
         time.sleep(0.1)
 
 
-__all__ = ["drain_rate", "enqueue_backlog", "queue_length"]
+__all__ = ["drain_rate", "enqueue_backlog", "queue_length", "send_for_scoring", "store_pending"]
