@@ -64,7 +64,7 @@ def test_a_stopped_or_hung_worker_fails_the_worker_check_but_not_readiness(
             assert worker.name in table
             # The model the worker described at start, its thresholds and where they come from.
             assert "THRESHOLDS of combined-seed" in table and "out-of-fold" in table
-            assert [line.split()[0] for line in table.splitlines()].count("toxicity") == 1
+            assert [line.split()[:1] for line in table.splitlines()].count(["toxicity"]) == 1
 
             # A hung worker sends no heartbeat and answers no ping: it ages out.
             os.kill(worker.process.pid, signal.SIGSTOP)
