@@ -165,8 +165,10 @@ def run_all(settings: Settings, *, port: int, worker_processes: int) -> int:
         print(f"  Demo site API key: {key}")
         print(f"  Moderator workspace: http://127.0.0.1:{port}/moderate; add yourself with")
         print(
-            f"    .venv/bin/moderation create-moderator you@example.org --site {DEMO_SITE} --admin"
+            f"    MODERATION_ENV={settings.env} .venv/bin/moderation create-moderator "
+            f"you@example.org --site {DEMO_SITE} --admin"
         )
+        print("  (or run `make shell` and use `moderation ...` there)")
         print("  Ctrl-C stops everything.\n", flush=True)
         return _wait_for_stop(children)
     finally:
