@@ -130,11 +130,19 @@ def test_metrics_need_a_token_in_production(settings):
     production = settings.model_copy(
         update={"env": "production", "secret_key": "x" * 40, "metrics_token": None}
     )
-    client = create_app(production).test_client()
-    refused = client.get("/metrics")
+    apps = [
+        create_app(production),
+        create_app(production.model_copy(update={"metrics_token": "t0ken"})),
+    ]
+    try:
+        refused = apps[0].test_client().get("/metrics")
+        guarded = apps[1].test_client()
+        unauthorized = guarded.get("/metrics")
+        scraped = guarded.get("/metrics", headers={"Authorization": "Bearer t0ken"})
+    finally:
+        for app in apps:  # the scrape opened database connections: close them now
+            app.extensions["moderation"].tasks.close()
+            app.extensions["moderation"].engine.dispose()
     assert refused.status_code == 403 and b"MODERATION_METRICS_TOKEN" in refused.data
-
-    guarded = create_app(production.model_copy(update={"metrics_token": "t0ken"})).test_client()
-    assert guarded.get("/metrics").status_code == 401
-    scraped = guarded.get("/metrics", headers={"Authorization": "Bearer t0ken"})
+    assert unauthorized.status_code == 401
     assert scraped.status_code == 200 and b"moderation_" in scraped.data
