@@ -293,3 +293,25 @@ def make_site(sessions, name="example-news", origins=(WIDGET_ORIGIN,), **rules):
     return SimpleNamespace(
         key=key, publishable=publishable, auth={"Authorization": f"Bearer {key}"}
     )
+
+
+def post_readme_comment(api_url: str, auth: dict[str, str], timeout: float = 10) -> str:
+    """POST the README's "Try it" comment with a fresh Idempotency-Key; returns its id (202)."""
+    import uuid as _uuid
+
+    import requests
+
+    response = requests.post(
+        f"{api_url}/api/v1/comments",
+        json={
+            "article_id": "budget-2026",
+            "article_title": "The budget, explained",
+            "author_id": "reader-17",
+            "author_name": "Ann",
+            "text": "Clear and fair, thank you.",
+        },
+        headers=auth | {"Idempotency-Key": _uuid.uuid4().hex},
+        timeout=timeout,
+    )
+    assert response.status_code == 202, response.text
+    return response.json()["id"]

@@ -38,7 +38,7 @@ from tests.compose_file import (
     service_command,
     service_environment,
 )
-from tests.support import ROOT, free_port, postgres_database, wait_until
+from tests.support import ROOT, free_port, post_readme_comment, postgres_database, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.timeout(900)]
 
@@ -226,20 +226,7 @@ def _site_key(stack: Stack) -> str:
 
 def test_a_comment_posted_through_gunicorn_is_decided_by_the_worker(stack):
     auth = {"Authorization": f"Bearer {_site_key(stack)}"}
-    response = requests.post(
-        f"{stack.api_url}/api/v1/comments",
-        json={
-            "article_id": "budget-2026",
-            "article_title": "The budget, explained",
-            "author_id": "reader-17",
-            "author_name": "Ann",
-            "text": "Clear and fair, thank you.",
-        },
-        headers=auth | {"Idempotency-Key": uuid.uuid4().hex},
-        timeout=10,
-    )
-    assert response.status_code == 202, response.text
-    comment_id = response.json()["id"]
+    comment_id = post_readme_comment(stack.api_url, auth)
     seen: dict = {}
 
     def decided() -> bool:

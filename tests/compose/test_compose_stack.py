@@ -44,7 +44,7 @@ import requests
 import yaml
 
 from tests.compose_file import COMPOSE_FILE, ROOT, generated_secrets
-from tests.support import MODEL_PATH, free_port, wait_until
+from tests.support import MODEL_PATH, free_port, post_readme_comment, wait_until
 
 pytestmark = [pytest.mark.compose, pytest.mark.timeout(3600)]
 
@@ -410,20 +410,7 @@ def test_a_comment_posted_to_the_api_is_decided_by_the_worker(stack):
             return False
 
     assert wait_until(api_up, timeout=120, interval=1), stack.service_logs()
-    posted = requests.post(
-        f"{stack.api_url}/api/v1/comments",
-        json={
-            "article_id": "budget-2026",
-            "article_title": "The budget, explained",
-            "author_id": "reader-17",
-            "author_name": "Ann",
-            "text": "Clear and fair, thank you.",
-        },
-        headers=auth | {"Idempotency-Key": uuid.uuid4().hex},
-        timeout=30,
-    )
-    assert posted.status_code == 202, posted.text
-    comment_id = posted.json()["id"]
+    comment_id = post_readme_comment(stack.api_url, auth, timeout=30)
     seen: dict = {}
 
     def decided() -> bool:
