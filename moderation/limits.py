@@ -6,7 +6,7 @@ import logging
 import math
 import time
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse_many
@@ -26,7 +26,39 @@ def init_limiter(app: Flask, settings: Settings) -> None:
     app.config["RATELIMIT_ENABLED"] = settings.ratelimit_enabled
     # A Redis outage must not take the API down with it; the limits are best effort then.
     app.config["RATELIMIT_SWALLOW_ERRORS"] = True
+    # Flask runs after-request hooks last registered first: these two bracket the limiter's.
+    app.after_request(_settle_retry_after)
     limiter.init_app(app)
+    app.after_request(_remember_retry_after)
+
+
+def _remember_retry_after(response: Response) -> Response:
+    """Keep the ``Retry-After`` the service itself set (a 503's advice, an invalid key's
+    wait) before the limiter's header hook rewrites it."""
+    g.service_retry_after = response.headers.get("Retry-After")
+    return response
+
+
+def _settle_retry_after(response: Response) -> Response:
+    """The ``Retry-After`` a client sees: the service's own where it set one; on a 429 of
+    the limiter, whole seconds rounded up (the limiter truncates, which can say 0); and
+    none on other answers, which the limiter would otherwise stamp with its window."""
+    own = g.pop("service_retry_after", None)
+    if own is not None:
+        response.headers["Retry-After"] = own
+    elif response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, _whole_seconds(response.headers)))
+    else:
+        response.headers.pop("Retry-After", None)
+    return response
+
+
+def _whole_seconds(headers) -> int:
+    """Seconds until the limiter's window resets, rounded up."""
+    try:
+        return math.ceil(float(headers.get("X-RateLimit-Reset", "")) - time.time())
+    except ValueError:
+        return 1
 
 
 def too_many_failures(scope: str, limit: str, client: str) -> float | None:

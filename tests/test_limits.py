@@ -1,0 +1,61 @@
+"""The ``Retry-After`` a client is told, with Flask-Limiter's header hook in the chain."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from flask import Flask
+
+from moderation.config import load_settings
+from moderation.limits import init_limiter, limiter
+from tests.support import BROKER_URL
+
+
+@pytest.fixture
+def client():
+    app = Flask(__name__)
+    settings = load_settings(
+        env="test",
+        broker_url=BROKER_URL,
+        ratelimit_storage_url=BROKER_URL,
+        task_queue=f"test-{uuid.uuid4().hex[:12]}",
+    )
+
+    @app.get("/busy")
+    @limiter.limit("100/minute")
+    def busy():
+        return {"error": "busy"}, 503, {"Retry-After": "7"}
+
+    @app.get("/fine")
+    @limiter.limit("100/minute")
+    def fine():
+        return {"ok": True}
+
+    @app.get("/scarce")
+    @limiter.limit("1/minute")
+    def scarce():
+        return {"ok": True}
+
+    init_limiter(app, settings)
+    return app.test_client()
+
+
+def test_the_service_s_own_retry_advice_reaches_the_client(client):
+    # The limiter's hook recomputes the header from its window and truncates: 7 became 6.
+    for _ in range(3):
+        assert client.get("/busy").headers["Retry-After"] == "7"
+
+
+def test_a_limiter_429_says_whole_seconds_to_wait_never_zero(client):
+    assert client.get("/scarce").status_code == 200
+    refused = client.get("/scarce")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 61
+
+
+def test_an_answer_that_asks_no_wait_carries_no_retry_after(client):
+    response = client.get("/fine")
+    assert response.status_code == 200
+    assert "Retry-After" not in response.headers
+    assert response.headers["X-RateLimit-Limit"] == "100"
