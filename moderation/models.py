@@ -301,3 +301,99 @@ class WebhookAttempt(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     delivery: Mapped[WebhookDelivery] = relationship(back_populates="attempt_log")
+
+
+# --- Community: reader reports and author standing -------------------------------------------
+
+
+class ReportReason(enum.StrEnum):
+    """Why a reader reports a comment (the widget's choices)."""
+
+    OFFENSIVE = "offensive"
+    ABUSIVE = "abusive"
+    HATE_SPEECH = "hate_speech"
+    SPAM = "spam"
+    MISINFORMATION = "misinformation"
+    ILLEGAL = "illegal"
+    OTHER = "other"
+
+
+class ReportResolution(enum.StrEnum):
+    """How a moderator closed a comment's open reports."""
+
+    DISMISSED = "dismissed"
+    REJECTED = "rejected"
+
+
+def new_report_id() -> str:
+    """An opaque report id."""
+    return "rpt_" + secrets.token_urlsafe(12)
+
+
+class Report(Base):
+    """One reader's report of one published comment; open until a moderator closes it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "reporter_id"),
+        Index("ix_reports_site_open", "site_id", "closed_at"),
+        Index("ix_reports_comment_closed", "comment_id", "closed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_report_id)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    # The reporting reader's author id (a hash of the widget's reader token).
+    reporter_id: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    closed_by: Mapped[str | None] = mapped_column(String(254))
+
+
+class SanctionKind(enum.StrEnum):
+    """What a moderator can do about an author, on one site."""
+
+    WARN = "warn"
+    SUSPEND = "suspend"
+    BAN = "ban"
+    PREMODERATE = "premoderate"
+
+
+def new_sanction_id() -> str:
+    """An opaque sanction id."""
+    return "snc_" + secrets.token_urlsafe(12)
+
+
+class AuthorSanction(Base):
+    """A moderator's measure against an author on a site: who, why, until when, lifted by whom.
+
+    Rows are never deleted: a lift is written on the row, so the table is the sanctions'
+    audit trail.
+    """
+
+    __tablename__ = "author_sanctions"
+    __table_args__ = (
+        CheckConstraint(
+            "kind IN ('warn', 'suspend', 'ban', 'premoderate')", name="sanction_kind_known"
+        ),
+        Index("ix_author_sanctions_site_author", "site_id", "author_id", "lifted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_sanction_id)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Why, for the record (and, for a warning, the message the author is shown).
+    reason: Mapped[str] = mapped_column(String(1000))
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(254))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(254))
+    lift_reason: Mapped[str | None] = mapped_column(String(1000))

@@ -1,6 +1,7 @@
-"""Rules that need no model, run before it: length, closed article, words, repeat post, links.
+"""Rules that need no model, run before it: length, closed article, words, repeat post, links,
+and the author rules (pre-moderated author, new commenter, recent history, coordinated text).
 
-Pure functions: the text, the article's settings, the author's recent texts and the site's
+Pure functions: the text, the article's settings, what is known of the author and the site's
 rules go in; a refusal (the comment is not stored) or a decision with every rule's findings
 comes out. Rules run in a fixed order and the first one that decides wins; the findings of
 the rules after it are kept as reasons too, so a moderator sees everything that matched.
@@ -8,6 +9,7 @@ the rules after it are kept as reasons too, so a moderator sees everything that 
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import unicodedata
@@ -37,6 +39,44 @@ class SiteRules(BaseModel):
     suspect_words: tuple[str, ...] = Field((), max_length=MAX_WORDS)
     # Same author, same text within this many seconds is a repeat post (0: off).
     repeat_window_seconds: int = Field(600, ge=0, le=7 * 24 * 3600)
+    # Author rules, all off by default. New commenters: hold an author's first N comments
+    # until one of them is approved.
+    new_commenter_holds: int = Field(0, ge=0, le=100)
+    # Recent history: hold when the author's share of rejections among their comments
+    # decided in the last ``history_days`` reaches this percentage (0: off), once they have
+    # at least ``history_min_decisions`` decided comments.
+    history_reject_percent: int = Field(0, ge=0, le=100)
+    history_min_decisions: int = Field(5, ge=1, le=1000)
+    history_days: int = Field(7, ge=1, le=365)
+    # Coordinated text: hold when this many different authors (this one included) posted
+    # the same text within the last hour (0: off; at least 2 when on).
+    coordinated_authors: int = Field(0, ge=0, le=1000)
+    # Reader reports: open reports that send a published comment back to the held queue.
+    report_threshold: int = Field(3, ge=1, le=1000)
+    illegal_report_threshold: int = Field(1, ge=1, le=1000)
+    # Comments per author through any ingest path (the site API and the widget), in the
+    # notation of the rate limits ("10/minute;100/hour").
+    author_rate_limit: str = Field("10/minute;100/hour", min_length=3, max_length=100)
+
+    @field_validator("coordinated_authors")
+    @classmethod
+    def _coordinated_needs_two(cls, value: int) -> int:
+        if value == 1:
+            raise ValueError("coordinated_authors must be 0 (off) or at least 2")
+        return value
+
+    @field_validator("author_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"author_rate_limit {value!r} is not a rate limit such as 10/minute;100/hour"
+            ) from None
+        return value
 
     @field_validator("banned_words", "suspect_words")
     @classmethod
@@ -56,6 +96,17 @@ class SiteRules(BaseModel):
         return cls.model_validate(stored or {})
 
 
+def stored_rules(stored: dict[str, Any] | None) -> SiteRules:
+    """The rules a site row stores, parsed once per distinct value in a process."""
+    return _parsed_rules(json.dumps(stored or {}, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _parsed_rules(stored: str) -> SiteRules:
+    # Validating long word lists on every comment would cost more than the matching.
+    return SiteRules.from_stored(json.loads(stored))
+
+
 @dataclass(frozen=True)
 class RuleContext:
     """What the rules look at for one new comment."""
@@ -65,6 +116,23 @@ class RuleContext:
     hold_links: bool = False
     # The author's texts on this site within the repeat window.
     recent_texts: Sequence[str] = ()
+    author: AuthorContext | None = None
+
+
+@dataclass(frozen=True)
+class AuthorContext:
+    """What the author rules know of the author on this site; read only for rules that are on."""
+
+    # A moderator put every comment of this author to pre-moderation.
+    premoderated: bool = False
+    # Comments of the author before this one, and how many of them were approved.
+    earlier_comments: int = 0
+    approved_comments: int = 0
+    # Decided comments in the history window, and how many of them were rejected.
+    recent_decided: int = 0
+    recent_rejected: int = 0
+    # Other authors who posted the same text within the last hour.
+    same_text_authors: int = 0
 
 
 @dataclass(frozen=True)
@@ -119,6 +187,7 @@ def evaluate(context: RuleContext, rules: SiteRules) -> Verdict:
         *word_findings(context.text, rules.suspect_words, Status.HELD, "suspect_word"),
         *repeat_findings(context.text, context.recent_texts),
         *link_findings(context.text, context.hold_links),
+        *author_findings(context.author, rules),
     ]
     if not findings:
         return Verdict()
@@ -227,6 +296,55 @@ def link_findings(text: str, hold_links: bool) -> list[Finding]:
         return []
     note = f"{len(links)} link(s) on an article that holds comments with links"
     return [Finding("link", "links", float(len(links)), outcome=Status.HELD, note=note)]
+
+
+def author_findings(author: AuthorContext | None, rules: SiteRules) -> list[Finding]:
+    """Pre-moderated author, new commenter, recent history, coordinated text: each holds."""
+    if author is None:
+        return []
+    findings = []
+    if author.premoderated:
+        note = "a moderator put this author's comments to pre-moderation"
+        findings.append(Finding("author_premoderated", "author", note=note))
+    if (
+        rules.new_commenter_holds
+        and author.approved_comments == 0
+        and author.earlier_comments < rules.new_commenter_holds
+    ):
+        nth = author.earlier_comments + 1
+        first = rules.new_commenter_holds
+        note = f"new commenter: comment {nth} of the first {first}, none approved yet"
+        findings.append(Finding("new_commenter", "author", float(nth), note=note))
+    if (
+        rules.history_reject_percent
+        and author.recent_decided >= rules.history_min_decisions
+        and author.recent_rejected * 100 >= rules.history_reject_percent * author.recent_decided
+    ):
+        share = round(100 * author.recent_rejected / author.recent_decided)
+        note = (
+            f"{author.recent_rejected} of the author's {author.recent_decided} comments in the"
+            f" last {rules.history_days} days were rejected ({share} %,"
+            f" hold from {rules.history_reject_percent} %)"
+        )
+        findings.append(
+            Finding(
+                "recent_history",
+                "author",
+                share / 100,
+                rules.history_reject_percent / 100,
+                note=note,
+            )
+        )
+    if rules.coordinated_authors and author.same_text_authors + 1 >= rules.coordinated_authors:
+        count = author.same_text_authors + 1
+        note = f"the same text from {count} different authors within an hour"
+        findings.append(Finding("coordinated_text", "coordinated_text", float(count), note=note))
+    return findings
+
+
+def same_text_key(text: str) -> str:
+    """The form in which two texts count as the same (case, spacing and width folded)."""
+    return _repeat_key(text)
 
 
 # --- Matching words however they are spelled ------------------------------------------------

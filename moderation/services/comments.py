@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, selectinload
 from moderation.models import Article, Comment, Site, Status
 from moderation.rules import Verdict
 from moderation.schemas import CommentSubmission
+from moderation.services.authors import posting_refusal, sanctions_in_force
 from moderation.services.decisions import transition
 from moderation.services.integration import rules_verdict
 
@@ -18,9 +20,17 @@ from moderation.services.integration import rules_verdict
 class CommentRefused(Exception):
     """The comment cannot be accepted; carries an error code and the offending field."""
 
-    def __init__(self, code: str, message: str, field: str | None = None, status: int = 422):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        field: str | None = None,
+        status: int = 422,
+        extra: dict[str, Any] | None = None,
+    ):
         super().__init__(message)
         self.code, self.message, self.field, self.status = code, message, field, status
+        self.extra = extra or {}
 
 
 @dataclass(frozen=True)
@@ -32,16 +42,33 @@ class Accepted:
 
 
 def submit_comment(
-    session: Session, site: Site, data: CommentSubmission, idempotency_key: str | None = None
+    session: Session,
+    site: Site,
+    data: CommentSubmission,
+    idempotency_key: str | None = None,
+    *,
+    warnings_block: bool = False,
 ) -> Accepted:
-    """Store a new pending comment; a repeated idempotency key returns the first one."""
+    """Store a new pending comment; a repeated idempotency key returns the first one.
+
+    A banned or suspended author is refused (403); so is one with an unread warning when
+    ``warnings_block`` (the widget, where the author can read it).
+    """
     if idempotency_key is not None:
         earlier = _by_idempotency_key(session, site, idempotency_key)
         if earlier is not None:
             return Accepted(_same_request_or_refuse(earlier, data), created=False)
+    sanctions = sanctions_in_force(session, site.id, data.author_id)
+    refusal = posting_refusal(sanctions, warnings_block=warnings_block)
+    if refusal is not None:
+        extra: dict[str, Any] = {"until": refusal.until.isoformat() if refusal.until else None}
+        if refusal.code == "warning_unacknowledged" and refusal.sanction is not None:
+            extra["warning"] = refusal.sanction.reason
+        raise CommentRefused(refusal.code, refusal.message, status=403, extra=extra)
     article = article_for(session, site, data)
-    # Length, closed article, words, repeat post, links: before the model, first decision wins.
-    verdict = rules_verdict(session, site, article, data.text, data.author_id)
+    # Length, closed article, words, repeat post, links, the author rules: before the model,
+    # first decision wins.
+    verdict = rules_verdict(session, site, article, data.text, data.author_id, sanctions)
     if verdict.refusal is not None:
         refusal = verdict.refusal
         raise CommentRefused(refusal.code, refusal.message, refusal.field, status=refusal.status)

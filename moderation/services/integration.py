@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from moderation.db import utcnow
-from moderation.models import Article, Comment, Site
-from moderation.rules import RuleContext, SiteRules, Verdict, evaluate
+from moderation.models import Article, AuthorSanction, Comment, Site
+from moderation.rules import RuleContext, SiteRules, Verdict, evaluate, stored_rules
+from moderation.services.authors import author_context
 
 PUBLISHABLE_PREFIX = "mpk_"
 
@@ -75,13 +74,7 @@ def origin_allowed(site: Site, origin: str | None) -> bool:
 
 def site_rules(site: Site) -> SiteRules:
     """The rules a site runs before the model."""
-    return _parsed_rules(json.dumps(site.rules or {}, sort_keys=True))
-
-
-@lru_cache(maxsize=256)
-def _parsed_rules(stored: str) -> SiteRules:
-    # Validating long word lists on every comment would cost more than the matching.
-    return SiteRules.from_stored(json.loads(stored))
+    return stored_rules(site.rules)
 
 
 def update_rules(session: Session, site: Site, **changes: Any) -> SiteRules:
@@ -96,15 +89,24 @@ def update_rules(session: Session, site: Site, **changes: Any) -> SiteRules:
 
 
 def rules_verdict(
-    session: Session, site: Site, article: Article, text: str, author_id: str
+    session: Session,
+    site: Site,
+    article: Article,
+    text: str,
+    author_id: str,
+    sanctions: Sequence[AuthorSanction] = (),
 ) -> Verdict:
-    """Run the site's rules on a new comment of this author under this article."""
+    """Run the site's rules on a new comment of this author under this article.
+
+    ``sanctions`` are the author's sanctions in force (an always-pre-moderate one holds).
+    """
     rules = site_rules(site)
     context = RuleContext(
         text=text,
         article_closed=article.closed,
         hold_links=article.hold_links,
         recent_texts=recent_texts(session, site, author_id, rules.repeat_window_seconds),
+        author=author_context(session, site, author_id, text, rules, sanctions),
     )
     return evaluate(context, rules)
 

@@ -30,11 +30,14 @@ from moderation.models import (
     Comment,
     CommentScore,
     Moderator,
+    Report,
+    ReportResolution,
     Site,
     Status,
 )
 from moderation.policy import LABELS, SitePolicy
 from moderation.services.explanation import Segment, segments
+from moderation.services.reports import close_reports, has_open_reports, open_reports, summary
 from moderation.services.webhooks import COMMENT_MODERATED, emit_event
 
 # The sites a moderator may see; None means all of them (an admin).
@@ -61,14 +64,16 @@ class Queue(enum.StrEnum):
     """The moderator's queues; held is where the work is."""
 
     HELD = "held"
+    REPORTED = "reported"
     APPROVED = "approved"
     REJECTED = "rejected"
     ALL = "all"
 
     @property
     def status(self) -> Status | None:
-        """The status this queue shows, or None for all of them."""
-        return None if self is Queue.ALL else Status(self.value)
+        """The status this queue shows, or None for several (all; reported: any with open
+        reports)."""
+        return None if self in (Queue.ALL, Queue.REPORTED) else Status(self.value)
 
 
 class Order(enum.StrEnum):
@@ -163,6 +168,13 @@ class Card:
     history: list[AuditEvent] = field(default_factory=list)
     # The text in runs, the sentences that drove a hold marked (the whole text when none).
     segments: list[Segment] = field(default_factory=list)
+    # Readers' reports not yet closed by a moderator, oldest first.
+    reports: list[Report] = field(default_factory=list)
+
+    @property
+    def reports_summary(self) -> str | None:
+        """``3 reader reports: offensive 2, spam 1``, or None without open reports."""
+        return summary([report.reason for report in self.reports]) if self.reports else None
 
     @property
     def version(self) -> str:
@@ -248,6 +260,8 @@ def queue_counts(session: Session, scope: Scope, filters: QueueFilter) -> dict[s
     by_status = dict(session.execute(query.group_by(Comment.status)).all())
     counts = {queue.value: by_status.get(queue.value, 0) for queue in Queue if queue.status}
     counts[Queue.ALL.value] = sum(by_status.values())
+    reported = _filtered(session, select(func.count()).select_from(Comment), scope, filters)
+    counts[Queue.REPORTED.value] = session.scalar(reported.where(has_open_reports(Comment.id))) or 0
     return counts
 
 
@@ -273,6 +287,8 @@ def queue_page(
     query = _filtered(session, select(Comment), scope, filters)
     if filters.queue.status is not None:
         query = query.where(Comment.status == filters.queue.status)
+    if filters.queue is Queue.REPORTED:
+        query = query.where(has_open_reports(Comment.id))
     if cursor:
         query = query.where(_after(filters.order, decode_cursor(cursor, filters.order)))
     query = query.order_by(*_ordering(filters.order)).limit(limit + 1)
@@ -340,6 +356,7 @@ def cards_for(
     sites = _sites(session, {comment.site_id for comment in comments})
     records = author_records(session, comments)
     history = comment_history(session, [comment.id for comment in comments])
+    reports = open_reports(session, [comment.id for comment in comments])
     cards = []
     for comment in comments:
         site = sites[comment.site_id]
@@ -348,7 +365,19 @@ def cards_for(
         bars, model = score_bars(comment, policy)
         events = history.get(comment.id, [])
         runs = segments(comment.text, comment.sentence_scores, policy)
-        cards.append(Card(comment, site.name, bars, model, approved, rejected, events, runs))
+        cards.append(
+            Card(
+                comment,
+                site.name,
+                bars,
+                model,
+                approved,
+                rejected,
+                events,
+                runs,
+                reports.get(comment.id, []),
+            )
+        )
     return cards
 
 
@@ -454,6 +483,48 @@ def moderate(
     return _apply(session, comment, moderator, target, reason_code, note, source)
 
 
+REPORTS_DISMISSED = "reports_dismissed"
+
+
+def dismiss_reports(
+    session: Session,
+    comment: Comment,
+    moderator: Moderator,
+    *,
+    expected_version: str | None = None,
+    source: str = "web",
+) -> Outcome:
+    """Dismiss a comment's open reports: it stays (or is again) published, the reports close.
+
+    A comment the reports sent back to held is approved through :func:`moderate`; one still
+    published gets an audit row that records the dismissal.
+    """
+    if comment.status != Status.APPROVED:
+        if comment.status != Status.HELD:
+            raise ModerationError(
+                "invalid", f"a {comment.status} comment has no reports to dismiss", "action"
+            )
+        return moderate(
+            session,
+            comment,
+            moderator,
+            Status.APPROVED,
+            expected_version=expected_version,
+            source=source,
+        )
+    stale = expected_version is not None and expected_version != comment_version(comment)
+    if stale:
+        return _conflict(session, comment, moderator, Status.APPROVED, None, None, source)
+    closed = close_reports(session, comment, ReportResolution.DISMISSED, moderator.email)
+    if not closed:
+        return Outcome(
+            comment, Result.UNCHANGED, "no open reports; nothing changed", comment.status
+        )
+    detail = _detail(moderator, source, None, None) | {"reports_closed": closed}
+    _audit(session, comment, moderator, comment.status, comment.status, REPORTS_DISMISSED, detail)
+    return Outcome(comment, Result.APPLIED, f"{closed} report(s) dismissed", comment.status)
+
+
 def _own_repeat(session: Session, comment: Comment, moderator: Moderator, target: Status) -> bool:
     """True for a moderator's own repeated action (a double click): no conflict to report."""
     if comment.status != target:
@@ -542,6 +613,14 @@ def _apply(
         set_committed_value(comment, key, value)
     detail = _detail(moderator, source, reason_code, note)
     detail["reversal"] = from_status in (Status.APPROVED, Status.REJECTED)
+    # A decision closes the comment's open reports: approving dismisses them, rejecting
+    # upholds them; later reports start a new count.
+    resolution = (
+        ReportResolution.DISMISSED if target is Status.APPROVED else ReportResolution.REJECTED
+    )
+    closed = close_reports(session, comment, resolution, moderator.email)
+    if closed:
+        detail["reports_closed"] = closed
     _audit(session, comment, moderator, from_status, target, reason_code or "approved", detail)
     # The webhook event joins this transaction; its delivery task is sent after commit.
     emit_event(session, comment, COMMENT_MODERATED)

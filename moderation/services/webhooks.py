@@ -44,7 +44,9 @@ from moderation.ops.metrics import record_webhook_delivery
 
 COMMENT_DECIDED = "comment.decided"
 COMMENT_MODERATED = "comment.moderated"
-EVENT_TYPES = (COMMENT_DECIDED, COMMENT_MODERATED)
+# A published comment reached its site's report threshold and went back to the held queue.
+COMMENT_REPORTED = "comment.reported"
+EVENT_TYPES = (COMMENT_DECIDED, COMMENT_MODERATED, COMMENT_REPORTED)
 DELIVER_WEBHOOK = "moderation.deliver_webhook"
 SWEEP_WEBHOOKS = "moderation.sweep_webhooks"
 SIGNATURE_HEADER = "Moderation-Signature"
@@ -170,6 +172,9 @@ def event_payload(
                 "to": audit.to_status,
                 "actor": {"type": audit.actor_type, "id": audit.actor_id},
                 "reason": audit.reason,
+                # A moderator's reject reason (offensive, abusive, spam, off_topic, other),
+                # or the automatic decision's own code (rules, model, reported...).
+                "reason_code": detail.get("reason_code") or audit.reason,
                 "reasons": detail.get("reasons", []),
                 "note": detail.get("note"),
                 "at": audit.created_at.isoformat(),
