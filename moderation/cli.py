@@ -372,6 +372,19 @@ def site_show(name: str) -> None:
         click.echo(f"suspect words:   {', '.join(rules.suspect_words) or '(none)'}")
         click.echo(f"length:          {rules.min_length}-{rules.max_length} characters")
         click.echo(f"repeat window:   {rules.repeat_window_seconds} s")
+        click.echo(f"new commenters:  {_off(rules.new_commenter_holds, 'first {} held')}")
+        history = (
+            f"hold from {rules.history_reject_percent} % rejected of at least "
+            f"{rules.history_min_decisions} in {rules.history_days} days"
+        )
+        click.echo(f"recent history:  {history if rules.history_reject_percent else 'off'}")
+        coordinated = _off(rules.coordinated_authors, "same text from {} authors in an hour")
+        click.echo(f"coordinated:     {coordinated}")
+        click.echo(
+            f"reports:         held at {rules.report_threshold} "
+            f"({rules.illegal_report_threshold} for illegal content)"
+        )
+        click.echo(f"per author:      {rules.author_rate_limit}")
 
 
 @site_group.command("publishable-key")
@@ -410,6 +423,10 @@ def site_origins(name: str, added: tuple[str, ...], removed: tuple[str, ...]) ->
     click.echo("\n".join(origins) or "(no origins: the widget is refused everywhere)")
 
 
+def _off(value: int, template: str) -> str:
+    return template.format(value) if value else "off"
+
+
 @site_group.command("rules")
 @click.argument("name")
 @click.option("--ban", "banned", multiple=True, help="A word or phrase to reject.")
@@ -418,6 +435,26 @@ def site_origins(name: str, added: tuple[str, ...], removed: tuple[str, ...]) ->
 @click.option("--min-length", type=int, help="Shortest text accepted.")
 @click.option("--max-length", type=int, help="Longest text accepted (at most 5000).")
 @click.option("--repeat-window", type=int, help="Seconds in which a repeat post is rejected.")
+@click.option(
+    "--new-commenter-holds",
+    type=int,
+    help="Hold an author's first N comments until one is approved (0: off).",
+)
+@click.option(
+    "--history-reject-percent",
+    type=int,
+    help="Hold when this share of the author's recent decided comments was rejected (0: off).",
+)
+@click.option("--history-min-decisions", type=int, help="Decided comments the history rule needs.")
+@click.option("--history-days", type=int, help="Days of history the history rule reads.")
+@click.option(
+    "--coordinated-authors",
+    type=int,
+    help="Hold a text this many different authors posted within an hour (0: off).",
+)
+@click.option("--report-threshold", type=int, help="Open reports that hold a published comment.")
+@click.option("--illegal-report-threshold", type=int, help="The same, for illegal-content reports.")
+@click.option("--author-rate-limit", help='Comments per author, e.g. "10/minute;100/hour".')
 def site_rules_command(
     name: str,
     banned: tuple[str, ...],
@@ -426,8 +463,10 @@ def site_rules_command(
     min_length: int | None,
     max_length: int | None,
     repeat_window: int | None,
+    **community: Any,
 ) -> None:
-    """Change the rules that run before the model: word lists, length, repeat posts."""
+    """Change the rules that run before the model: word lists, length, repeat posts, the
+    author rules, report thresholds and the per-author rate limit."""
     from moderation.services.integration import InvalidSetting, site_rules, update_rules
 
     with _site_unit_of_work(name) as (session, site):
@@ -445,6 +484,7 @@ def site_rules_command(
             ("min_length", min_length),
             ("max_length", max_length),
             ("repeat_window_seconds", repeat_window),
+            *community.items(),
         ):
             if value is not None:
                 changes[key] = value

@@ -4,7 +4,15 @@ from flask import Blueprint
 
 api_v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
-from moderation.api import articles, calibration, comments, moderation, openapi, webhooks  # noqa: E402, F401  (registers routes)
+from moderation.api import (  # noqa: E402, F401  (registers routes)
+    articles,
+    calibration,
+    comments,
+    community,
+    moderation,
+    openapi,
+    webhooks,
+)
 from moderation.api.parsing import refuse_nul_characters  # noqa: E402
 from moderation.api.public import limit_per_site_key  # noqa: E402
 

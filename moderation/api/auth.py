@@ -9,8 +9,9 @@ from flask_limiter.util import get_remote_address
 from moderation.api.errors import ApiError
 from moderation.app_state import app_state, db_session
 from moderation.bearer import bearer_key
-from moderation.limits import record_failure, too_many_failures
+from moderation.limits import author_wait, record_failure, too_many_failures
 from moderation.models import Site
+from moderation.services.integration import site_rules
 from moderation.services.sites import site_for_api_key
 
 INVALID_KEY_SCOPE = "invalid-key"
@@ -54,3 +55,22 @@ def site_for_key(lookup: Callable[[], Site | None]) -> Site | None:
     if site is None:
         record_failure(INVALID_KEY_SCOPE, limit, client)
     return site
+
+
+def refuse_when_author_over_limit(site: Site, author_id: str) -> None:
+    """A 429 with ``Retry-After`` when this author is over the site's per-author limit.
+
+    Every ingest path calls it (the site API and the widget), after the request is valid and
+    before anything is written.
+    """
+    limit = site_rules(site).author_rate_limit
+    wait = author_wait(site.id, author_id, limit)
+    if wait is not None:
+        raise ApiError(
+            429,
+            "author_rate_limited",
+            f"this author posted too many comments in a short time (limit {limit}); "
+            "try again later",
+            field="author_id",
+            headers={"Retry-After": str(int(wait))},
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import url_for
 
 from moderation.api import api_v1
-from moderation.api.auth import authenticated_site
+from moderation.api.auth import authenticated_site, refuse_when_author_over_limit
 from moderation.api.errors import ApiError
 from moderation.api.openapi import LOCATION, Answer, documented
 from moderation.api.parsing import (
@@ -43,12 +43,13 @@ from moderation.services.comments import (
     ),
     body=CommentSubmission,
     headers=[IDEMPOTENCY_KEY],
-    errors=(400, 401, 409, 413, 415, 422, 503),
+    errors=(400, 401, 403, 409, 413, 415, 422, 429, 503),
 )
 def post_comment():
     """Accept a comment: 202 once it is committed as pending; scoring happens in a worker."""
     site = authenticated_site()
     data = validated(CommentSubmission, json_object())
+    refuse_when_author_over_limit(site, data.author_id)
     session = db_session()
     try:
         accepted = submit_comment(session, site, data, idempotency_key())

@@ -352,6 +352,15 @@ def moderation_comment(card: Card) -> dict[str, Any]:
             "approved": card.approved_by_author,
             "rejected": card.rejected_by_author,
         },
+        "reports": [
+            {
+                "id": report.public_id,
+                "reason": report.reason,
+                "text": report.text,
+                "created_at": report.created_at.isoformat(),
+            }
+            for report in card.reports
+        ],
         "history": [audit_event(event) for event in card.history],
         "sentence_scores": card.comment.sentence_scores,
         "language": card.comment.language,

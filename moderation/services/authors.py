@@ -55,7 +55,7 @@ class PostingRefusal:
 # --- In force -------------------------------------------------------------------------------
 
 
-def sanctions_in_force(
+def sanctionsin_force(
     session: Session, site_id: int, author_id: str, now: datetime | None = None
 ) -> list[AuthorSanction]:
     """The author's sanctions on the site that are not lifted, not over, not acknowledged."""
@@ -69,10 +69,14 @@ def sanctions_in_force(
         )
         .order_by(AuthorSanction.id)
     )
-    return [s for s in session.scalars(query) if _in_force(s, now)]
+    return [s for s in session.scalars(query) if in_force(s, now)]
 
 
-def _in_force(sanction: AuthorSanction, now: datetime) -> bool:
+def in_force(sanction: AuthorSanction, now: datetime | None = None) -> bool:
+    """Whether a sanction applies now: not lifted, not over, not an acknowledged warning."""
+    now = now or utcnow()
+    if sanction.lifted_at is not None:
+        return False
     if sanction.ends_at is not None and sanction.ends_at <= now:
         return False
     return not (sanction.kind == SanctionKind.WARN and sanction.acknowledged_at is not None)
@@ -304,7 +308,7 @@ def sanction_for_site_ids(
 def acknowledge_warnings(session: Session, site: Site, author_id: str) -> int:
     """The author read their warnings; posting is open again. Returns how many."""
     warnings = [
-        s for s in sanctions_in_force(session, site.id, author_id) if s.kind == SanctionKind.WARN
+        s for s in sanctionsin_force(session, site.id, author_id) if s.kind == SanctionKind.WARN
     ]
     now = utcnow()
     for warning in warnings:
@@ -362,5 +366,5 @@ def author_standing(session: Session, site: Site, author_id: str) -> Standing | 
         )
     )
     now = utcnow()
-    in_force = [s for s in sanctions if s.lifted_at is None and _in_force(s, now)]
+    in_force = [s for s in sanctions if s.lifted_at is None and in_force(s, now)]
     return Standing(site, author_id, recent[0].author_name, counts, recent, sanctions, in_force)
