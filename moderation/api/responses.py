@@ -267,12 +267,24 @@ class SentenceScore(Stored):
     scores: Scores
 
 
+class OpenReport(Body):
+    """A reader's report not yet closed by a moderator."""
+
+    id: str
+    reason: str = Field(
+        description="offensive, abusive, hate_speech, spam, misinformation, illegal or other"
+    )
+    text: str | None
+    created_at: datetime
+
+
 class ModerationComment(CommentDetail):
     """A comment as its moderators see it: detail, version, author record, history."""
 
     site: str
     version: str = Field(description="send it back with an action; a stale one is a 409")
     author_record: AuthorRecord
+    reports: list[OpenReport] = Field(description="open reports, oldest first")
     history: list[Audit]
     sentence_scores: list[SentenceScore] | None = Field(
         description="per sentence of a comment the model held; null for other comments "
@@ -322,6 +334,55 @@ class BulkResults(Body):
     """A result per comment, in the order asked."""
 
     results: list[BulkResult]
+
+
+# --- Authors ---------------------------------------------------------------------------------
+
+
+class Sanction(Body):
+    """A moderator's measure against an author on a site; lifted, never deleted."""
+
+    id: str
+    site: str
+    author_id: str
+    kind: Literal["warn", "suspend", "ban", "premoderate"]
+    reason: str = Field(description="why (for a warning, the message the author is shown)")
+    ends_at: datetime | None
+    created_at: datetime
+    created_by: str
+    acknowledged_at: datetime | None = Field(description="when the author read a warning")
+    lifted_at: datetime | None
+    lifted_by: str | None
+    lift_reason: str | None
+    in_force: bool
+
+
+class SanctionResult(Body):
+    """A new sanction, and what became of the comments a ban rejected with it."""
+
+    sanction: Sanction
+    rejected: list[BulkResult]
+
+
+class AuthorComment(Body):
+    """One of an author's recent comments and its outcome."""
+
+    id: str
+    article_id: str
+    status: Status
+    text: str
+    created_at: datetime
+
+
+class AuthorStanding(Body):
+    """An author's record on a site: counts, recent comments, sanctions."""
+
+    site: str
+    author_id: str
+    author_name: str
+    counts: dict[str, int] = Field(description="published, held, rejected, pending, reported")
+    recent: list[AuthorComment]
+    sanctions: list[Sanction] = Field(description="newest first, lifted ones included")
 
 
 # --- What if ---------------------------------------------------------------------------------
