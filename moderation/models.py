@@ -397,3 +397,181 @@ class AuthorSanction(Base):
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[str | None] = mapped_column(String(254))
     lift_reason: Mapped[str | None] = mapped_column(String(1000))
+
+
+# --- EU Digital Services Act: notices, statements of reasons, appeals -----------------------
+
+
+class NoticeState(enum.StrEnum):
+    """Where an Art. 16 notice is in its review."""
+
+    AWAITING_REVIEW = "AWAITING_REVIEW"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    COMPLETED = "COMPLETED"
+    VOID = "VOID"
+
+
+class NoticeDecision(enum.StrEnum):
+    """What the moderator found: the content is illegal (removed) or legal (kept)."""
+
+    ILLEGAL = "ILLEGAL"
+    LEGAL = "LEGAL"
+
+
+def new_notice_reference() -> str:
+    """The reference a reporter gets at once: unguessable, so it is also their receipt."""
+    return "DSA-" + secrets.token_hex(8).upper()
+
+
+class Notice(Base):
+    """A notice of illegal content (Art. 16 DSA) naming one or more comments of a site."""
+
+    __tablename__ = "dsa_notices"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('AWAITING_REVIEW', 'UNDER_REVIEW', 'COMPLETED', 'VOID')",
+            name="notice_state_known",
+        ),
+        Index("ix_dsa_notices_site_state", "site_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True, default=new_notice_reference)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    # One of moderation.dsa.notices.CATEGORIES; the law the reporter names, if any.
+    category: Mapped[str] = mapped_column(String(64))
+    law: Mapped[str | None] = mapped_column(String(500))
+    explanation: Mapped[str] = mapped_column(Text)
+    reporter_name: Mapped[str | None] = mapped_column(String(200))
+    reporter_email: Mapped[str | None] = mapped_column(String(254))
+    good_faith: Mapped[bool] = mapped_column(Boolean)
+    state: Mapped[str] = mapped_column(String(16), default=NoticeState.AWAITING_REVIEW)
+    decision: Mapped[str | None] = mapped_column(String(16))
+    # Why: the legal ground relied on (ILLEGAL) or why the content stays (LEGAL, VOID).
+    decision_ground: Mapped[str | None] = mapped_column(String(500))
+    decision_explanation: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # [{at, by, action, note}], oldest first: state changes and moderators' notes.
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    comments: Mapped[list[Comment]] = relationship(
+        secondary="dsa_notice_comments", order_by="Comment.id"
+    )
+
+
+class NoticeComment(Base):
+    """A comment a notice names."""
+
+    __tablename__ = "dsa_notice_comments"
+
+    notice_id: Mapped[int] = mapped_column(
+        ForeignKey("dsa_notices.id", ondelete="CASCADE"), primary_key=True
+    )
+    comment_id: Mapped[int] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+def new_statement_id() -> str:
+    """An opaque, unguessable statement id: the link to it is the author's to open."""
+    return "sor_" + secrets.token_urlsafe(16)
+
+
+class StatementOfReasons(Base):
+    """The statement of reasons (Art. 17 DSA) of one restriction, in the Transparency
+    Database's terms (moderation.dsa.transparency exports it field for field)."""
+
+    __tablename__ = "dsa_statements"
+    __table_args__ = (
+        Index("ix_dsa_statements_site_created", "site_id", "created_at"),
+        Index("ix_dsa_statements_site_author", "site_id", "author_id"),
+        Index("ix_dsa_statements_comment", "comment_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_statement_id)
+    # The platform unique identifier sent to the Transparency Database (no personal data).
+    puid: Mapped[str] = mapped_column(String(100), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    author_id: Mapped[str] = mapped_column(String(200))
+    comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    sanction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("author_sanctions.id", ondelete="CASCADE")
+    )
+    notice_id: Mapped[int | None] = mapped_column(
+        ForeignKey("dsa_notices.id", ondelete="SET NULL")
+    )
+    decision_visibility: Mapped[str | None] = mapped_column(String(64))
+    decision_account: Mapped[str | None] = mapped_column(String(64))
+    decision_ground: Mapped[str] = mapped_column(String(64))
+    illegal_content_legal_ground: Mapped[str | None] = mapped_column(String(500))
+    illegal_content_explanation: Mapped[str | None] = mapped_column(String(2000))
+    incompatible_content_ground: Mapped[str | None] = mapped_column(String(500))
+    incompatible_content_explanation: Mapped[str | None] = mapped_column(String(2000))
+    category: Mapped[str] = mapped_column(String(100))
+    decision_facts: Mapped[str] = mapped_column(String(5000))
+    automated_detection: Mapped[bool] = mapped_column(Boolean)
+    automated_decision: Mapped[str] = mapped_column(String(40))
+    source_type: Mapped[str] = mapped_column(String(40))
+    content_language: Mapped[str | None] = mapped_column(String(8))
+    content_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    application_date: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the restriction ends: a suspension's end, or when a held comment was published.
+    end_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    redress: Mapped[str] = mapped_column(String(1000))
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reversed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Transparency Database's uuid for the statement, once it accepted it.
+    transparency_id: Mapped[str | None] = mapped_column(String(64))
+
+    comment: Mapped[Comment | None] = relationship()
+    notice: Mapped[Notice | None] = relationship()
+
+
+class AppealState(enum.StrEnum):
+    """An appeal waits for a moderator, or is decided."""
+
+    OPEN = "OPEN"
+    DECIDED = "DECIDED"
+
+
+class AppealOutcome(enum.StrEnum):
+    """The decision stands (upheld) or is undone (reversed)."""
+
+    UPHELD = "UPHELD"
+    REVERSED = "REVERSED"
+
+
+def new_appeal_id() -> str:
+    """An opaque appeal id."""
+    return "apl_" + secrets.token_urlsafe(12)
+
+
+class Appeal(Base):
+    """An author's complaint against one decision (Art. 20 DSA): one per statement."""
+
+    __tablename__ = "dsa_appeals"
+    __table_args__ = (
+        CheckConstraint("state IN ('OPEN', 'DECIDED')", name="appeal_state_known"),
+        Index("ix_dsa_appeals_site_state", "site_id", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_appeal_id)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    statement_id: Mapped[int] = mapped_column(
+        ForeignKey("dsa_statements.id", ondelete="CASCADE"), unique=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=AppealState.OPEN)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_reasons: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(254))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    statement: Mapped[StatementOfReasons] = relationship()
