@@ -384,7 +384,8 @@ def site_show(name: str) -> None:
             f"reports:         held at {rules.report_threshold} "
             f"({rules.illegal_report_threshold} for illegal content)"
         )
-        click.echo(f"per author:      {rules.author_rate_limit}")
+        per_author = rules.author_rate_limit or "MODERATION_RATELIMIT_AUTHOR's"
+        click.echo(f"per author:      {per_author}")
 
 
 @site_group.command("publishable-key")

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     ratelimit_public_author: str = "5/minute;30/hour"
     ratelimit_public_site: str = "600/minute"
     ratelimit_public_read: str = "300/minute"
+    # Readers' reports of comments from the widget, per reader and per client IP.
+    ratelimit_report_reader: str = "10/minute;100/day"
+    ratelimit_report_ip: str = "30/minute;500/day"
+    # Comments per author per site on every ingest path (site API and widget); a site's
+    # own ``author_rate_limit`` rule overrides it.
+    ratelimit_author: str = "10/minute;100/hour"
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (0: none).
     trusted_proxies: int = Field(0, ge=0, le=10)
     webhook_timeout: float = Field(5.0, gt=0, le=60)
@@ -112,6 +118,9 @@ class Settings(BaseSettings):
         "ratelimit_public_author",
         "ratelimit_public_site",
         "ratelimit_public_read",
+        "ratelimit_report_reader",
+        "ratelimit_report_ip",
+        "ratelimit_author",
     )
     @classmethod
     def _rate_limit(cls, value: str) -> str:

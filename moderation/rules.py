@@ -55,8 +55,8 @@ class SiteRules(BaseModel):
     report_threshold: int = Field(3, ge=1, le=1000)
     illegal_report_threshold: int = Field(1, ge=1, le=1000)
     # Comments per author through any ingest path (the site API and the widget), in the
-    # notation of the rate limits ("10/minute;100/hour").
-    author_rate_limit: str = Field("10/minute;100/hour", min_length=3, max_length=100)
+    # notation of the rate limits ("10/minute;100/hour"); None: MODERATION_RATELIMIT_AUTHOR.
+    author_rate_limit: str | None = Field(None, min_length=3, max_length=100)
 
     @field_validator("coordinated_authors")
     @classmethod
@@ -67,9 +67,11 @@ class SiteRules(BaseModel):
 
     @field_validator("author_rate_limit")
     @classmethod
-    def _rate_limit_parses(cls, value: str) -> str:
+    def _rate_limit_parses(cls, value: str | None) -> str | None:
         from limits import parse_many
 
+        if value is None:
+            return None
         try:
             parse_many(value)
         except ValueError:

@@ -57,6 +57,7 @@ def settings_for_tests(database_url: str, model_dir: Path, **overrides: object) 
         "ratelimit_storage_url": BROKER_URL,
         # Many tests share one site name and address; the limit tests set their own.
         "ratelimit_sync": "1000/second",
+        "ratelimit_author": "1000/second",
         # The compatible APIs' tests check what is answered, not how fast, on a machine the
         # whole suite shares; the tests of the timeout itself set their own.
         "sync_timeout": 10.0,

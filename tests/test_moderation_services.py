@@ -247,7 +247,7 @@ def test_queues_count_filter_and_page_with_a_keyset_cursor(sessions, accounts):
     other_article = seed_comment(sessions, SITE, "Idiot, 100% wrong", article="sport")
     with sessions() as session:
         counts = queue_counts(session, None, QueueFilter())
-        assert counts == {"held": 6, "approved": 1, "rejected": 0, "all": 7}
+        assert counts == {"held": 6, "reported": 0, "approved": 1, "rejected": 0, "all": 7}
         seen, cursor = [], None
         while True:
             page = queue_page(session, None, QueueFilter(), cursor, limit=2)

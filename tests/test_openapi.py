@@ -8,10 +8,10 @@ import re
 import jsonschema_rs
 import pytest
 import schemathesis
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from moderation.db import unit_of_work
-from moderation.models import Comment
+from moderation.models import Comment, Site
 from moderation.services.integration import ensure_publishable_key, set_allowed_origins
 from moderation.services.sites import create_site
 from moderation.services.webhooks import configure_webhook
@@ -108,6 +108,7 @@ def test_the_schemas_say_what_the_endpoints_answer(schema, client, sessions, acc
     _site_api(call, site.auth, held, approved)
     _widget_api(call, site, approved)
     _moderation_api(call, {"Authorization": f"Bearer {token}"}, held, approved)
+    _community_api(call, {"Authorization": f"Bearer {token}"}, sessions)
     _perspective(call, site.key)
     documented = {
         (path, method) for path, item in schema.raw_schema["paths"].items() for method in item
@@ -246,6 +247,35 @@ def _moderation_api(call, auth: dict[str, str], held: str, approved: str) -> Non
     export = "/api/v1/moderation/export.csv"
     csv = call("get", export, export, 200, headers=auth)
     assert csv.mimetype == "text/csv"
+
+
+def _community_api(call, auth: dict[str, str], sessions) -> None:
+    from moderation.services.reports import report_comment
+
+    reported = seed_comment(sessions, SITE, "An opinion.", article=ARTICLE, author="u-9")
+    with unit_of_work(sessions) as session:
+        site = session.scalars(select(Site).where(Site.name == SITE)).one()
+        report_comment(session, site, reported, "reader-a", "illegal")
+    queue = "/api/v1/moderation/queue"
+    page = call("get", queue, f"{queue}?queue=reported", 200, headers=auth).get_json()
+    assert page["comments"][0]["reports"][0]["reason"] == "illegal"
+    dismiss = "/api/v1/moderation/comments/{public_id}/dismiss-reports"
+    url = f"/api/v1/moderation/comments/{reported}/dismiss-reports"
+    call("post", dismiss, url, 409, json={"version": "1"}, headers=auth)
+    call("post", dismiss, url, 200, headers=auth)
+
+    author = "/api/v1/moderation/authors/{site_name}/{author_id}"
+    call("get", author, f"/api/v1/moderation/authors/{SITE}/u-9", 200, headers=auth)
+    call("get", author, f"/api/v1/moderation/authors/{SITE}/nobody", 404, headers=auth)
+    sanctions = author + "/sanctions"
+    url = f"/api/v1/moderation/authors/{SITE}/u-9/sanctions"
+    ban = {"kind": "ban", "reason": "threats", "reject_published": True}
+    made = call("post", sanctions, url, 201, json=ban, headers=auth).get_json()
+    call("post", sanctions, url, 422, json={"kind": "ban"}, headers=auth)
+    lift = "/api/v1/moderation/sanctions/{public_id}/lift"
+    url = f"/api/v1/moderation/sanctions/{made['sanction']['id']}/lift"
+    call("post", lift, url, 200, json={"reason": "appeal"}, headers=auth)
+    call("post", lift, url, 409, json={"reason": "again"}, headers=auth)
 
 
 def _perspective(call, key: str) -> None:

@@ -63,7 +63,7 @@ def refuse_when_author_over_limit(site: Site, author_id: str) -> None:
     Every ingest path calls it (the site API and the widget), after the request is valid and
     before anything is written.
     """
-    limit = site_rules(site).author_rate_limit
+    limit = site_rules(site).author_rate_limit or app_state().settings.ratelimit_author
     wait = author_wait(site.id, author_id, limit)
     if wait is not None:
         raise ApiError(

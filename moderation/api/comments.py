@@ -54,7 +54,7 @@ def post_comment():
     try:
         accepted = submit_comment(session, site, data, idempotency_key())
     except CommentRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field, extra=exc.extra) from None
     session.commit()
     if accepted.created:
         comment_received(site.name, accepted.comment.public_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
@@ -25,15 +26,25 @@ class ApiError(Exception):
         message: str,
         field: str | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ):
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
         self.headers = headers or {}
+        # More about the error for the client: a suspension's ``until``, a first report's time.
+        self.extra = extra or {}
 
 
-def error_response(status: int, code: str, message: str, field: str | None = None, headers=None):
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers=None,
+    extra: dict[str, Any] | None = None,
+):
     """A JSON error response in the API's one shape."""
-    body: dict[str, str] = {"code": code, "message": message}
+    body: dict[str, Any] = {**(extra or {}), "code": code, "message": message}
     if field is not None:
         body["field"] = field
     response = jsonify(error=body)
@@ -76,7 +87,9 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError):
         # Shared code (key checks) raises ApiError on the compatible APIs' paths too.
         other = _other_shape(exc.status, exc.message, exc.headers)
-        return other or error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+        return other or error_response(
+            exc.status, exc.code, exc.message, exc.field, exc.headers, exc.extra
+        )
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):

@@ -55,7 +55,7 @@ class PostingRefusal:
 # --- In force -------------------------------------------------------------------------------
 
 
-def sanctionsin_force(
+def sanctions_in_force(
     session: Session, site_id: int, author_id: str, now: datetime | None = None
 ) -> list[AuthorSanction]:
     """The author's sanctions on the site that are not lifted, not over, not acknowledged."""
@@ -308,7 +308,7 @@ def sanction_for_site_ids(
 def acknowledge_warnings(session: Session, site: Site, author_id: str) -> int:
     """The author read their warnings; posting is open again. Returns how many."""
     warnings = [
-        s for s in sanctionsin_force(session, site.id, author_id) if s.kind == SanctionKind.WARN
+        s for s in sanctions_in_force(session, site.id, author_id) if s.kind == SanctionKind.WARN
     ]
     now = utcnow()
     for warning in warnings:
@@ -344,7 +344,9 @@ def author_standing(session: Session, site: Site, author_id: str) -> Standing | 
     if not recent:
         return None
     by_status = dict(
-        session.execute(select(Comment.status, func.count()).where(*mine).group_by(Comment.status))
+        session.execute(
+            select(Comment.status, func.count()).where(*mine).group_by(Comment.status)
+        ).all()
     )
     reported = session.scalar(
         select(func.count(distinct(Report.comment_id)))
@@ -366,5 +368,5 @@ def author_standing(session: Session, site: Site, author_id: str) -> Standing | 
         )
     )
     now = utcnow()
-    in_force = [s for s in sanctions if s.lifted_at is None and in_force(s, now)]
-    return Standing(site, author_id, recent[0].author_name, counts, recent, sanctions, in_force)
+    current = [sanction for sanction in sanctions if in_force(sanction, now)]
+    return Standing(site, author_id, recent[0].author_name, counts, recent, sanctions, current)
