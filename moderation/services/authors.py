@@ -17,6 +17,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.db import utcnow
+from moderation.dsa.statements import record_sanction
 from moderation.models import (
     AuthorSanction,
     Comment,
@@ -226,6 +227,7 @@ def sanction_author(
     )
     session.add(sanction)
     session.flush()
+    record_sanction(session, sanction)
     rejected = []
     if reject_published:
         query = select(Comment).where(

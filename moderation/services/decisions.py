@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from moderation.db import unit_of_work, utcnow
+from moderation.dsa.statements import record_automated
 from moderation.models import Actor, AuditEvent, Comment, CommentScore, Site, Status
 from moderation.ops.metrics import observe_decisions
 from moderation.policy import (
@@ -194,6 +195,7 @@ def store_decisions(
     session.execute(insert(AuditEvent), [_audit_row(c, d, "scored", now) for c, _, d in decided])
     # The outbox rows join the decisions' transaction; their tasks are sent after commit.
     emit_events(session, [comment for comment, _, _ in decided], COMMENT_DECIDED)
+    record_automated(session, [(comment, decision) for comment, _, decision in decided])
     observe_decisions(session, [(comment, decision) for comment, _, decision in decided])
     return len(decided)
 
@@ -320,6 +322,7 @@ def transition(
         return False
     session.execute(insert(AuditEvent), [_audit_row(comment, decision, reason, now, error)])
     emit_events(session, [comment], COMMENT_DECIDED)
+    record_automated(session, [(comment, decision)])
     for key, value in {"status": decision.outcome, "reasons": reasons, "decided_at": now}.items():
         set_committed_value(comment, key, value)
     return True

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from moderation.db import utcnow
+from moderation.dsa.statements import record_moderation
 from moderation.models import (
     Actor,
     Article,
@@ -49,7 +50,11 @@ REJECT_REASONS = {
     "spam": "Spam",
     "off_topic": "Off-topic",
     "other": "Other",
+    # DSA: the rejection's statement of reasons names the legal ground and explains it.
+    "illegal_content": "Illegal content",
 }
+ILLEGAL_CONTENT = "illegal_content"
+MAX_LEGAL_GROUND = 500
 MAX_NOTE_LENGTH = 1000
 # The language filter's value for comments whose language could not be told (BCP 47's "und").
 UNDETERMINED = "und"
@@ -464,6 +469,7 @@ def moderate(
     *,
     expected_version: str | None = None,
     source: str = "web",
+    legal_ground: str | None = None,
 ) -> Outcome:
     """Approve or reject a comment as a moderator: the one place such transitions happen.
 
@@ -475,12 +481,30 @@ def moderate(
     target = _target_status(to_status)
     reason_code = _reason_code(target, reason_code)
     note = _note(note)
+    legal_ground = _legal_ground(reason_code, legal_ground, note)
     stale = expected_version is not None and expected_version != comment_version(comment)
     if stale and not _own_repeat(session, comment, moderator, target):
         return _conflict(session, comment, moderator, target, reason_code, note, source)
     if comment.status == target:
         return Outcome(comment, Result.UNCHANGED, f"already {target}; nothing changed", target)
-    return _apply(session, comment, moderator, target, reason_code, note, source)
+    return _apply(
+        session, comment, moderator, target, reason_code, note, source, legal_ground=legal_ground
+    )
+
+
+def _legal_ground(
+    reason_code: str | None, legal_ground: str | None, note: str | None
+) -> str | None:
+    """Illegal content is rejected only with the legal ground and an explanation (the note)."""
+    if reason_code != ILLEGAL_CONTENT:
+        return None
+    ground = (legal_ground or "").strip()
+    if not ground or len(ground) > MAX_LEGAL_GROUND:
+        message = f"illegal content needs the legal ground (at most {MAX_LEGAL_GROUND} characters)"
+        raise ModerationError("invalid", message, "legal_ground")
+    if not note:
+        raise ModerationError("invalid", "illegal content needs an explanation (note)", "note")
+    return ground
 
 
 REPORTS_DISMISSED = "reports_dismissed"
@@ -593,6 +617,8 @@ def _apply(
     reason_code: str | None,
     note: str | None,
     source: str,
+    *,
+    legal_ground: str | None = None,
 ) -> Outcome:
     from_status, now = comment.status, utcnow()
     matched = session.execute(
@@ -613,6 +639,8 @@ def _apply(
         set_committed_value(comment, key, value)
     detail = _detail(moderator, source, reason_code, note)
     detail["reversal"] = from_status in (Status.APPROVED, Status.REJECTED)
+    if legal_ground:
+        detail["legal_ground"] = legal_ground
     # A decision closes the comment's open reports: approving dismisses them, rejecting
     # upholds them; later reports start a new count.
     resolution = (
@@ -622,6 +650,8 @@ def _apply(
     if closed:
         detail["reports_closed"] = closed
     _audit(session, comment, moderator, from_status, target, reason_code or "approved", detail)
+    # DSA Art. 17: a rejection's statement of reasons, in the same transaction.
+    record_moderation(session, comment, moderator.email, from_status, target, detail)
     # The webhook event joins this transaction; its delivery task is sent after commit.
     emit_event(session, comment, COMMENT_MODERATED)
     verb = "approved" if target is Status.APPROVED else f"rejected ({REJECT_REASONS[reason_code]})"

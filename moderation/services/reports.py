@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from moderation.db import utcnow
+from moderation.dsa.statements import record_report_hold
 from moderation.models import (
     Actor,
     AuditEvent,
@@ -214,6 +215,7 @@ def _hold_when_due(session: Session, site: Site, comment: Comment) -> bool:
     }.items():
         set_committed_value(comment, key, value)
     emit_event(session, comment, COMMENT_REPORTED)
+    record_report_hold(session, comment, reasons)
     return True
 
 

@@ -46,7 +46,10 @@ COMMENT_DECIDED = "comment.decided"
 COMMENT_MODERATED = "comment.moderated"
 # A published comment reached its site's report threshold and went back to the held queue.
 COMMENT_REPORTED = "comment.reported"
-EVENT_TYPES = (COMMENT_DECIDED, COMMENT_MODERATED, COMMENT_REPORTED)
+# The DSA flows' events (moderation.dsa.events): a statement of reasons was issued, a notice
+# or an appeal was decided.
+DSA_EVENTS = ("dsa.statement_issued", "dsa.notice_decided", "dsa.appeal_decided")
+EVENT_TYPES = (COMMENT_DECIDED, COMMENT_MODERATED, COMMENT_REPORTED, *DSA_EVENTS)
 DELIVER_WEBHOOK = "moderation.deliver_webhook"
 SWEEP_WEBHOOKS = "moderation.sweep_webhooks"
 SIGNATURE_HEADER = "Moderation-Signature"
