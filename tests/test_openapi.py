@@ -206,6 +206,26 @@ def _widget_api(call, site: _Site, approved: str) -> None:
     url = f"/api/v1/public/{site.publishable}/comments/{posted['id']}"
     call("get", one, url, 200, headers=origin)
     call("get", one, url.replace(posted["id"], "cmt_nope"), 404, headers=origin)
+    reader = {"Reader-Token": body["reader_token"]}
+    own = call("get", one, url, 200, headers=origin | reader).get_json()
+    assert own["outcome"]["reason"] == "awaiting moderation"
+    call("get", one, url, 422, headers=origin | {"Reader-Token": "short"})
+
+    reports = one + "/reports"
+    url = f"/api/v1/public/{site.publishable}/comments/{approved}/reports"
+    report = {"reader_token": "q" * 32, "reason": "spam"}
+    call("post", reports, url, 201, json=report, headers=origin)
+    again = call("post", reports, url, 409, json=report, headers=origin).get_json()
+    assert again["error"]["reported_at"]
+    call("post", reports, url, 422, json=report | {"reason": "rude"}, headers=origin)
+    call("post", reports, url.replace(approved, "cmt_nope"), 404, json=report, headers=origin)
+
+    me = "/api/v1/public/{key}/me"
+    url = f"/api/v1/public/{site.publishable}/me"
+    call("get", me, url, 200, headers=origin | reader)
+    call("get", me, url, 422, headers=origin)
+    acknowledge = me + "/acknowledge"
+    call("post", acknowledge, f"{url}/acknowledge", 200, json=body, headers=origin)
 
 
 def _moderation_api(call, auth: dict[str, str], held: str, approved: str) -> None:

@@ -69,7 +69,10 @@ def test_the_widget_posts_a_comment_and_lists_the_published_ones(web, site, sess
     assert response.status_code == 202
     body = response.get_json()
     assert body["status"] == "pending"
-    assert set(body) == {"id", "status", "parent_id", "author_name", "text", "created_at"}
+    fields = {"id", "status", "parent_id", "author_name", "text", "created_at"}
+    # The poster is the author: they are told the outcome too.
+    assert set(body) == fields | {"outcome"}
+    assert body["outcome"]["reason"] == "awaiting moderation"
     assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
     (comment,) = stored(sessions)
     assert comment.author_id.startswith("reader_") and "r" * 32 not in comment.author_id

@@ -6,11 +6,17 @@ any other origin, or with no Origin, is refused. Readers have no account: the wi
 random reader token in the browser, and the author id is a hash of it, so one reader's
 comments can be told apart without exposing anyone's identity. Posts are rate-limited per
 client IP, per reader and per site; reads per client IP.
+
+The reader token also lets a reader report a comment (once per comment; rate-limited per
+reader and per client IP), see their own standing (a moderator's warning to acknowledge, a
+suspension, a ban) and the outcome of their own comments with the reason in plain words.
+Reads send it in the ``Reader-Token`` header, writes in the body.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Annotated, Any
 
 from flask import Blueprint, Response, g, make_response, request, url_for
@@ -18,7 +24,7 @@ from flask_limiter.util import get_remote_address
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from moderation.api.auth import site_for_key
+from moderation.api.auth import refuse_when_author_over_limit, site_for_key
 from moderation.api.errors import ApiError
 from moderation.api.openapi import LOCATION, Answer, Header, Tag, documented
 from moderation.api.parsing import (
@@ -32,13 +38,20 @@ from moderation.api.parsing import (
     refuse_nul_characters,
     validated,
 )
-from moderation.api.responses import PublicComment, PublicCommentPage
+from moderation.api.responses import (
+    Acknowledged,
+    PublicCommentPage,
+    PublicReport,
+    ReaderComment,
+    ReaderStanding,
+)
 from moderation.app_state import app_state, db_session
 from moderation.bearer import bearer_key
 from moderation.limits import limiter
 from moderation.models import Article, Comment, Site, Status
 from moderation.ops.metrics import comment_received
 from moderation.schemas import CommentSubmission, Name, StorableStr
+from moderation.services.authors import acknowledge_warnings
 from moderation.services.comments import (
     CommentRefused,
     comment_for_site,
@@ -46,13 +59,16 @@ from moderation.services.comments import (
     submit_comment,
 )
 from moderation.services.integration import origin_allowed, site_for_publishable_key
+from moderation.services.readers import reader_outcome, reader_standing
+from moderation.services.reports import MAX_REPORT_TEXT, ReportRefused, report_comment
 from moderation.services.sites import KEY_PREFIX as SECRET_KEY_PREFIX
 
 public_api = Blueprint("public_api", __name__, url_prefix="/api/v1/public/<key>")
 
 MAX_PAGE = 50
 _NO_SITE = object()
-ALLOWED_HEADERS = "Content-Type, Idempotency-Key"
+READER_HEADER = "Reader-Token"
+ALLOWED_HEADERS = f"Content-Type, Idempotency-Key, {READER_HEADER}"
 EXPOSED_HEADERS = "Retry-After, Location"
 
 
@@ -74,6 +90,21 @@ def _origin(required: bool) -> Header:
     return Header("Origin", f"the page's origin: {when} one the site allowed", required=required)
 
 
+# Random, kept in the reader's browser; the author id is derived from it.
+READER_CHARACTERS = r"^[A-Za-z0-9_-]+$"
+ReaderToken = Annotated[str, Field(min_length=16, max_length=128, pattern=READER_CHARACTERS)]
+
+
+def _reader_token_header(required: bool) -> Header:
+    when = "required" if required else "optional; with the author's, the answer has `outcome`"
+    return Header(
+        READER_HEADER,
+        f"the widget's reader token ({when})",
+        {"type": "string", "minLength": 16, "maxLength": 128, "pattern": READER_CHARACTERS},
+        required=required,
+    )
+
+
 class PublicSubmission(BaseModel):
     """A reader's comment as the widget posts it."""
 
@@ -81,11 +112,43 @@ class PublicSubmission(BaseModel):
 
     author_name: Name
     text: str
-    # Random, kept in the reader's browser; the author id is derived from it.
-    reader_token: Annotated[str, Field(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
+    reader_token: ReaderToken
     parent_id: Annotated[StorableStr, Field(max_length=32)] | None = None
     article_title: Annotated[StorableStr, Field(max_length=500)] | None = None
     article_url: Annotated[StorableStr, Field(max_length=2000)] | None = None
+
+
+class ReportSubmission(BaseModel):
+    """A reader's report of a published comment."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    reader_token: ReaderToken
+    reason: Annotated[
+        str,
+        Field(
+            max_length=32,
+            description="offensive, abusive, hate_speech, spam, misinformation, illegal or other",
+        ),
+    ]
+    text: (
+        Annotated[
+            StorableStr,
+            Field(
+                description=f"what is wrong: required for `other`; at most {MAX_REPORT_TEXT} "
+                "characters"
+            ),
+        ]
+        | None
+    ) = None
+
+
+class ReaderOnly(BaseModel):
+    """A write that needs only the reader token."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    reader_token: ReaderToken
 
 
 # --- Site, origin and CORS -------------------------------------------------------------------
@@ -202,6 +265,7 @@ def _setting(name: str) -> Any:
 
 
 SLOW = "too many comments in a short time; try again later"
+REPORTS_SLOW = "too many reports in a short time; try again later"
 
 
 def limit_per_site_key(blueprint: Blueprint) -> None:
@@ -254,7 +318,7 @@ def list_comments(article_id: str):
 @public_api.post("/articles/<path:article_id>/comments")
 @documented(
     "widgetPostComment",
-    Answer(202, PublicComment, "stored; rules may already have decided it", headers=LOCATION),
+    Answer(202, ReaderComment, "stored; rules may already have decided it", headers=LOCATION),
     tag=WIDGET,
     security=None,
     body=PublicSubmission,
@@ -265,14 +329,20 @@ def list_comments(article_id: str):
 @limiter.limit(_setting("ratelimit_public_author"), key_func=_reader_key, error_message=SLOW)
 @limiter.limit(_setting("ratelimit_public_site"), key_func=_publishable_key, error_message=SLOW)
 def post_comment(article_id: str):
-    """A reader's comment: 202 once stored; rules may already have decided it."""
+    """A reader's comment: 202 once stored; rules may already have decided it.
+
+    A banned or suspended reader, or one with a warning not yet acknowledged, gets 403
+    (`author_banned`, `author_suspended` with `until`, `warning_unacknowledged` with
+    `warning`)."""
     site = public_site()
     data = _submission(site, article_id, validated(PublicSubmission, json_object()))
+    key = idempotency_key()
+    refuse_when_author_over_limit(site, data.author_id)
     session = db_session()
     try:
-        accepted = submit_comment(session, site, data, idempotency_key())
+        accepted = submit_comment(session, site, data, key, warnings_block=True)
     except CommentRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
+        raise ApiError(exc.status, exc.code, exc.message, exc.field, extra=exc.extra) from None
     session.commit()
     comment = accepted.comment
     if accepted.created:
@@ -280,25 +350,123 @@ def post_comment(article_id: str):
     if accepted.created and comment.status == Status.PENDING:
         app_state().tasks.send_for_scoring([comment.id])
     location = url_for("public_api.get_comment", public_id=comment.public_id)
-    return public_comment(comment), 202, {"Location": location}
+    answer = public_comment(comment) | {"outcome": reader_outcome(session, comment).as_dict()}
+    return answer, 202, {"Location": location}
 
 
 @public_api.get("/comments/<public_id>")
 @documented(
     "widgetGetComment",
-    Answer(200, PublicComment, "the comment"),
+    Answer(200, ReaderComment, "the comment"),
     tag=WIDGET,
     security=None,
-    headers=[_origin(required=False)],
-    errors=(400, 401, 403, 404),
+    headers=[_origin(required=False), _reader_token_header(required=False)],
+    errors=(400, 401, 403, 404, 422),
 )
 @limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
 def get_comment(public_id: str):
-    """One comment by its id, so a reader's widget can follow their own: status and text."""
-    comment = comment_for_site(db_session(), public_site(), public_id)
+    """One comment by its id, so a reader's widget can follow their own: status and text.
+
+    With its author's `Reader-Token`, also `outcome`: awaiting moderation, or why it was not
+    published, in plain words. Anyone else gets no reasons."""
+    site = public_site()
+    token = _header_token(required=False)
+    session = db_session()
+    comment = comment_for_site(session, site, public_id)
     if comment is None:
         raise ApiError(404, "not_found", "no such comment")
-    return public_comment(comment)
+    answer = public_comment(comment)
+    if token is not None and reader_author_id(site, token) == comment.author_id:
+        answer["outcome"] = reader_outcome(session, comment).as_dict()
+    return answer
+
+
+@public_api.post("/comments/<public_id>/reports")
+@documented(
+    "widgetReportComment",
+    Answer(201, PublicReport, "received"),
+    tag=WIDGET,
+    security=None,
+    body=ReportSubmission,
+    headers=[_origin(required=True)],
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
+)
+@limiter.limit(_setting("ratelimit_report_ip"), key_func=client_ip, error_message=REPORTS_SLOW)
+@limiter.limit(
+    _setting("ratelimit_report_reader"), key_func=_reader_key, error_message=REPORTS_SLOW
+)
+def report(public_id: str):
+    """A reader reports a published comment: once per reader (409 `already_reported` with
+    `reported_at`); enough reports send it back to the moderators."""
+    site = public_site()
+    data = validated(ReportSubmission, json_object())
+    session = db_session()
+    reporter = reader_author_id(site, data.reader_token)
+    try:
+        reported = report_comment(session, site, public_id, reporter, data.reason, data.text)
+    except ReportRefused as exc:
+        session.rollback()
+        raise ApiError(exc.status, exc.code, exc.message, exc.field, extra=exc.extra) from None
+    session.commit()
+    stored = reported.report
+    return {
+        "id": stored.public_id,
+        "comment_id": reported.comment.public_id,
+        "reason": stored.reason,
+        "created_at": stored.created_at.isoformat(),
+    }, 201
+
+
+@public_api.get("/me")
+@documented(
+    "widgetReaderStanding",
+    Answer(200, ReaderStanding, "the reader's standing on this site"),
+    tag=WIDGET,
+    security=None,
+    headers=[_origin(required=False), _reader_token_header(required=True)],
+    errors=(400, 401, 403, 422),
+)
+@limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
+def standing():
+    """Whether the reader may comment: a moderator's warning to acknowledge first, a
+    suspension until a time, or a ban."""
+    site = public_site()
+    token = _header_token(required=True)
+    found = reader_standing(db_session(), site, reader_author_id(site, token))
+    warning = found.warning
+    return {
+        "warning": None
+        if warning is None
+        else {
+            "id": warning.public_id,
+            "message": warning.reason,
+            "created_at": warning.created_at.isoformat(),
+        },
+        "suspended_until": found.suspended_until.isoformat() if found.suspended_until else None,
+        "banned": found.banned,
+    }
+
+
+@public_api.post("/me/acknowledge")
+@documented(
+    "widgetAcknowledgeWarnings",
+    Answer(200, Acknowledged, "the warnings are read; posting is open again"),
+    tag=WIDGET,
+    security=None,
+    body=ReaderOnly,
+    headers=[_origin(required=True)],
+    errors=(400, 401, 403, 413, 415, 422),
+)
+@limiter.limit(_setting("ratelimit_public_ip"), key_func=client_ip, error_message=SLOW)
+@limiter.limit(_setting("ratelimit_public_author"), key_func=_reader_key, error_message=SLOW)
+def acknowledge():
+    """The reader read the moderator's warnings: the widget lets them post again."""
+    site = public_site()
+    data = validated(ReaderOnly, json_object())
+    session = db_session()
+    count = acknowledge_warnings(session, site, reader_author_id(site, data.reader_token))
+    session.commit()
+    return {"acknowledged": count}
 
 
 def public_comment(comment: Comment) -> dict[str, Any]:
@@ -320,6 +488,20 @@ def reader_author_id(site: Site, reader_token: str) -> str:
 
 
 # --- Request parsing -------------------------------------------------------------------------
+
+
+def _header_token(*, required: bool) -> str | None:
+    """The ``Reader-Token`` header, well formed; None when absent and not required."""
+    token = request.headers.get(READER_HEADER)
+    if token is None:
+        if required:
+            message = f"send the reader token in the {READER_HEADER} header"
+            raise ApiError(422, "missing_field", message, READER_HEADER)
+        return None
+    if not 16 <= len(token) <= 128 or not re.fullmatch(READER_CHARACTERS, token):
+        message = f"{READER_HEADER} must be 16-128 letters, digits, '-' or '_'"
+        raise ApiError(422, "invalid", message, READER_HEADER)
+    return token
 
 
 def _submission(site: Site, article_id: str, data: PublicSubmission) -> CommentSubmission:

@@ -44,6 +44,15 @@ class ErrorDetail(Body):
     code: str = Field(description="for programs: `invalid`, `missing_field`, `not_found`...")
     message: str = Field(description="for people")
     field: str | Omitted = Field(None, description="the body field or parameter at fault")
+    until: datetime | Omitted | None = Field(
+        None, description="403 author_suspended/author_banned: when posting opens again"
+    )
+    warning: str | Omitted = Field(
+        None, description="403 warning_unacknowledged: the moderator's message"
+    )
+    reported_at: datetime | Omitted = Field(
+        None, description="409 already_reported: when this reader reported the comment"
+    )
 
 
 class Error(Body):
@@ -435,3 +444,58 @@ class WhatIf(WhatIfCounts):
     current: WhatIfTally
     proposed: WhatIfTally
     sites: list[WhatIfSite]
+
+
+# --- The widget: reports and the reader's standing -------------------------------------------
+
+
+class ReaderOutcome(Body):
+    """What the author is told about their own comment."""
+
+    status: Status
+    reason_code: str | None = Field(
+        description="why it was not published: a moderator's reject reason (offensive, "
+        "abusive, spam, off_topic, other) or a rule's or the model's code; null otherwise"
+    )
+    reason: str | None = Field(
+        description="in plain words: 'awaiting moderation', or why it was not published"
+    )
+
+
+class ReaderComment(PublicComment):
+    """A comment; with ``outcome`` when the Reader-Token is its author's."""
+
+    outcome: ReaderOutcome | Omitted = None
+
+
+class PublicReport(Body):
+    """A reader's report, as received."""
+
+    id: str
+    comment_id: str
+    reason: str = Field(
+        description="offensive, abusive, hate_speech, spam, misinformation, illegal or other"
+    )
+    created_at: datetime
+
+
+class ReaderWarning(Body):
+    """A moderator's warning the reader has not acknowledged yet."""
+
+    id: str
+    message: str
+    created_at: datetime
+
+
+class ReaderStanding(Body):
+    """Whether the reader may comment: a warning to acknowledge, a suspension, a ban."""
+
+    warning: ReaderWarning | None
+    suspended_until: datetime | None
+    banned: bool
+
+
+class Acknowledged(Body):
+    """The reader's warnings were acknowledged."""
+
+    acknowledged: int = Field(description="how many warnings this acknowledged")
