@@ -523,8 +523,11 @@ def dismiss_reports(
     A comment the reports sent back to held is approved through :func:`moderate`; one still
     published gets an audit row that records the dismissal.
     """
+    stale = expected_version is not None and expected_version != comment_version(comment)
     if comment.status != Status.APPROVED:
         if comment.status != Status.HELD:
+            if stale:  # decided since the moderator looked: say so, as for any action
+                return _conflict(session, comment, moderator, Status.APPROVED, None, None, source)
             raise ModerationError(
                 "invalid", f"a {comment.status} comment has no reports to dismiss", "action"
             )
@@ -536,7 +539,6 @@ def dismiss_reports(
             expected_version=expected_version,
             source=source,
         )
-    stale = expected_version is not None and expected_version != comment_version(comment)
     if stale:
         return _conflict(session, comment, moderator, Status.APPROVED, None, None, source)
     closed = close_reports(session, comment, ReportResolution.DISMISSED, moderator.email)
