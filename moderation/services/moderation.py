@@ -735,6 +735,8 @@ def describe_event(event: AuditEvent) -> str:
     detail = event.detail or {}
     if event.reason == CONFLICT:
         return f"tried to {_verb(detail.get('attempted'))}; not applied (already {event.to_status})"
+    if event.reason == REPORTS_DISMISSED:
+        return f"dismissed the reports ({detail.get('reports_closed', 0)}); still {event.to_status}"
     if event.actor_type == Actor.MODERATOR:
         words = _verb(event.to_status) + ("" if not detail.get("reversal") else " (reversal)")
         if detail.get("reason_code"):
