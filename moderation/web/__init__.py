@@ -18,6 +18,26 @@ web = Blueprint(
 )
 csrf = CSRFProtect()
 
+# The workspace's top navigation: (endpoint, label, admins only). Another blueprint that
+# extends "moderation/base.html" adds its pages with add_nav_link when it is registered.
+NAV_LINKS: list[tuple[str, str, bool]] = [
+    ("moderation_web.queue", "Queue", False),
+    ("moderation_web.audit", "Audit log", False),
+    ("moderation_web.what_if_page", "What if", False),
+    ("ops.dashboard", "Ops", True),
+]
+
+
+def add_nav_link(endpoint: str, label: str, admin_only: bool = False) -> None:
+    """Add a page to the workspace's top navigation (once)."""
+    if all(link[0] != endpoint for link in NAV_LINKS):
+        NAV_LINKS.append((endpoint, label, admin_only))
+
+
+@web.app_context_processor
+def _navigation() -> dict[str, object]:
+    return {"nav_links": NAV_LINKS}
+
 
 def init_web(app: Flask, settings: Settings) -> None:
     """Session cookie and CSRF settings for the workspace, then its routes."""
@@ -37,4 +57,4 @@ def init_web(app: Flask, settings: Settings) -> None:
     app.register_blueprint(web)
 
 
-from moderation.web import auth, views  # noqa: E402, F401  (registers routes)
+from moderation.web import auth, authors, views  # noqa: E402, F401  (registers routes)

@@ -29,6 +29,7 @@ from moderation.policy import LABELS, SitePolicy, thresholds_in_force
 from moderation.scoring.language import LANGUAGE_NAMES, language_name
 from moderation.security_headers import private_pages
 from moderation.services.labelled_export import export_rows, plan_export
+from moderation.services.live import Watermark, changes_since, watermark_now
 from moderation.services.moderation import (
     REJECT_REASONS,
     UNDETERMINED,
@@ -49,6 +50,7 @@ from moderation.services.moderation import (
     comments_for_moderator,
     describe_actor,
     describe_event,
+    dismiss_reports,
     language_filter,
     moderate,
     moderate_many,
@@ -56,6 +58,7 @@ from moderation.services.moderation import (
     queue_page,
 )
 from moderation.services.moderators import visible_site_ids, visible_sites
+from moderation.services.reports import REASON_LABELS
 from moderation.services.what_if import (
     CalibrationError,
     Period,
@@ -69,6 +72,7 @@ from moderation.web.auth import current_moderator, login_required
 PAGE_SIZE = 20
 QUEUE_LABELS = {
     Queue.HELD: "Held",
+    Queue.REPORTED: "Reported",
     Queue.APPROVED: "Approved",
     Queue.REJECTED: "Rejected",
     Queue.ALL: "All",
@@ -169,6 +173,7 @@ def _template_globals() -> dict[str, Any]:
         "describe_actor": describe_actor,
         "describe_event": describe_event,
         "language_name": language_name,
+        "report_reasons": REASON_LABELS,
     }
 
 
@@ -206,6 +211,7 @@ def queue():
         orders=[(order.value, label) for order, label in ORDER_LABELS.items()],
         languages=_language_choices(filters.language),
         all_articles_url=url_for("moderation_web.queue", **_filter_args(filters, article=None)),
+        live_url=_live_url(filters, watermark_now(session)),
     )
 
 
@@ -227,6 +233,50 @@ def _tabs(filters: QueueFilter) -> list[dict[str, Any]]:
     ]
 
 
+def _live_url(filters: QueueFilter, mark: Watermark) -> str:
+    return url_for("moderation_web.updates", **_filter_args(filters, after=mark.encode()))
+
+
+@web.get("/moderate/updates")
+@login_required
+def updates():
+    """An open queue's poll: the tab counts, and the cards of comments changed since ``after``.
+
+    Cards still in the queue come back as they are now, the others marked as gone; the page
+    adds the new ones in place and replaces the ones it shows that someone else changed.
+    """
+    session, scope = db_session(), _scope()
+    filters = queue_filter(request.args)
+    mark = Watermark.decode(request.args.get("after"))
+    if mark is None:  # a page this service did not render: start from now
+        changes, mark = None, watermark_now(session)
+    else:
+        changes = changes_since(session, scope, filters, mark)
+        mark = changes.watermark
+    comments = changes.comments if changes else []
+    cards = cards_for(session, comments, live_model_thresholds())
+    in_queue = changes.in_queue if changes else frozenset()
+    return render_template(
+        "moderation/_updates.html",
+        entries=[_live_entry(card, card.comment.id in in_queue) for card in cards],
+        counts=queue_counts(session, scope, filters),
+        tabs=_tabs(filters),
+        live_url=_live_url(filters, mark),
+    )
+
+
+def _live_entry(card: Card, in_queue: bool) -> dict[str, Any]:
+    """A changed card, and the line it shows where it replaces the card a page had."""
+    last = card.history[-1] if card.history else None
+    report = card.reports[-1] if card.reports else None
+    if report and (last is None or report.created_at > last.created_at):
+        note = f"Reported again: {card.reports_summary}."
+    else:
+        what = f"{describe_actor(last)}: {describe_event(last)}" if last else "changed"
+        note = f"Changed by {what}" + ("." if in_queue else "; it has left this queue.")
+    return {"card": card, "in_queue": in_queue, "note": note}
+
+
 @web.get("/moderate/comments/<public_id>")
 @login_required
 def comment_page(public_id: str):
@@ -244,26 +294,34 @@ def comment_page(public_id: str):
 # -------------------------------------------------------------------------------- actions
 
 
-@web.post("/moderate/comments/<public_id>/<any(approve, reject):action>")
+@web.post("/moderate/comments/<public_id>/<any(approve, reject, dismiss):action>")
 @login_required
 def act(public_id: str, action: str):
-    """Approve or reject one comment as seen at ``version``; answers with its new card."""
+    """Approve, reject or dismiss the reports of one comment as seen at ``version``.
+
+    Answers with its new card; a stale version is a 409 with the card as it is now.
+    """
     session = db_session()
     comment = comment_for_moderator(session, _scope(), public_id)
     if comment is None:
         abort(404)
-    target = Status.APPROVED if action == "approve" else Status.REJECTED
+    version = request.form.get("version") or None
     try:
-        outcome = moderate(
-            session,
-            comment,
-            _moderator(),
-            target,
-            request.form.get("reason"),
-            request.form.get("note"),
-            expected_version=request.form.get("version") or None,
-            source="web",
-        )
+        if action == "dismiss":
+            outcome = dismiss_reports(
+                session, comment, _moderator(), expected_version=version, source="web"
+            )
+        else:
+            outcome = moderate(
+                session,
+                comment,
+                _moderator(),
+                Status.APPROVED if action == "approve" else Status.REJECTED,
+                request.form.get("reason"),
+                request.form.get("note"),
+                expected_version=version,
+                source="web",
+            )
     except ModerationError as exc:
         session.rollback()
         return _respond([(comment, None)], exc.message, "error", 422)
@@ -372,6 +430,8 @@ def _entry(card: Card, outcome: Outcome | None, filters: QueueFilter | None) -> 
     """Whether the card stays on the page (re-rendered) or leaves it."""
     wanted = filters.queue.status if filters else None
     stays = wanted is None or card.comment.status == wanted
+    if filters and filters.queue is Queue.REPORTED:
+        stays = bool(card.reports)
     if outcome is not None and outcome.result is Result.CONFLICT:
         stays = True  # the moderator must see what changed under them
     notice = outcome.message if outcome and outcome.result is not Result.APPLIED else None
@@ -406,7 +466,15 @@ def audit():
         statuses=[(status.value, status.value) for status in Status],
         reasons=[
             (reason, reason.replace("_", " "))
-            for reason in ["approved", *REJECT_REASONS, "conflict", "scored", "scoring_failed"]
+            for reason in [
+                "approved",
+                *REJECT_REASONS,
+                "conflict",
+                "scored",
+                "scoring_failed",
+                "reported",
+                "reports_dismissed",
+            ]
         ],
         older_url=older,
     )

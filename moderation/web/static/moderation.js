@@ -1,6 +1,7 @@
-// Keyboard-first moderation: one current card; a approves, r then 1-5 rejects, x selects.
-// The server answers each action with the card's new HTML (or nothing when it leaves the
-// queue); this script only moves the focus, so the next comment is up at once.
+// Keyboard-first moderation: one current card; a approves, r then 1-5 rejects, d dismisses
+// reports, u opens the author, x selects. The server answers each action with the card's new
+// HTML (or nothing when it leaves the queue); this script only moves the focus, so the next
+// comment is up at once. The queue polls for changes (#live); moveLive() files what comes back.
 (function () {
   "use strict";
 
@@ -97,10 +98,115 @@
       bulkForm().querySelector(".bulk-approve").click();
       return;
     }
+    submitOnCurrent(".approve-form");
+  }
+
+  // A card someone else changed (stale) or one still published with reports has no such form.
+  function submitOnCurrent(selector) {
     const card = current();
-    if (!card) return;
-    card.querySelector(".approve-form").requestSubmit();
+    const form = card && card.querySelector(selector);
+    if (!form) return;
+    form.requestSubmit();
     actedOn(card);
+  }
+
+  function openAuthor() {
+    const link = current() && current().querySelector(".author-link");
+    if (link) link.click();
+  }
+
+  const drawer = () => document.getElementById("drawer");
+
+  function drawerOpen() {
+    return Boolean(drawer() && !drawer().hidden);
+  }
+
+  function showDrawer() {
+    drawer().hidden = false;
+    const view = drawer().querySelector(".author-view");
+    if (view) {
+      view.tabIndex = -1;
+      view.focus();
+    }
+  }
+
+  function closeDrawer() {
+    drawer().hidden = true;
+    drawer().replaceChildren();
+    const card = current();
+    if (card) card.focus({ preventScroll: true });
+  }
+
+  // The datetime-local fields mean the moderator's own time.
+  function fillTimeZones() {
+    let zone = "UTC";
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+    } catch (error) {
+      zone = "UTC";
+    }
+    document.querySelectorAll('input[name="tz"]').forEach((input) => (input.value = zone));
+  }
+
+  // --- The live queue -----------------------------------------------------------------------
+
+  function sortKey(card, order) {
+    const seq = Number(card.dataset.seq);
+    if (order === "newest") return [-seq];
+    if (order === "score") return [-Number(card.dataset.score), -seq];
+    return [seq];
+  }
+
+  function comesBefore(a, b) {
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i] < b[i];
+    return false;
+  }
+
+  // A new card goes where the queue's order puts it; past the last loaded card only when
+  // the whole queue is loaded (otherwise the next page brings it).
+  function insertNew(card) {
+    const list = document.getElementById("cards");
+    const order = list.dataset.order;
+    const key = sortKey(card, order);
+    const next = cardList().find((other) => comesBefore(key, sortKey(other, order)));
+    card.classList.add("new");
+    if (next) next.before(card);
+    else if (!document.getElementById("more")) list.appendChild(card);
+    else card.remove();
+  }
+
+  // A poll's cards: a changed card replaces the one shown (with the line saying who changed
+  // it; one that left the queue comes without its actions), a new one in the queue is added.
+  function moveLive(inbox) {
+    const list = document.getElementById("cards");
+    Array.from(inbox.querySelectorAll(".card")).forEach((incoming) => {
+      const shown = list && list.querySelector("#" + CSS.escape(incoming.id));
+      if (!list) incoming.remove();
+      else if (shown) {
+        const same = shown.dataset.state === incoming.dataset.state;
+        if (same || shown.classList.contains("busy")) {
+          incoming.remove();
+          return;
+        }
+        const note = incoming.querySelector(".live-note");
+        if (note) note.hidden = false;
+        const wasCurrent = shown.classList.contains("current");
+        shown.replaceWith(incoming);
+        if (wasCurrent) incoming.classList.add("current");
+      } else if (incoming.dataset.live === "in") insertNew(incoming);
+      else incoming.remove();
+    });
+    inbox.replaceChildren();
+    selectionChanged();
+  }
+
+  // A card added live may come again with a later page: keep the first.
+  function dropDuplicates() {
+    const seen = new Set();
+    cardList().forEach((card) => {
+      if (seen.has(card.id)) card.remove();
+      else seen.add(card.id);
+    });
   }
 
   function reject() {
@@ -158,6 +264,15 @@
 
   function onKey(event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (drawerOpen()) {
+      // The author drawer keeps its keys to itself; Esc closes it.
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeDrawer();
+        return;
+      }
+      if (drawer().contains(event.target)) return;
+    }
     if (typing(event.target)) {
       // Enter or Escape in a note goes back to the reason keys (Enter must not submit
       // with whichever reason button comes first).
@@ -183,6 +298,8 @@
       k: () => move(-1),
       a: approve,
       r: reject,
+      d: () => submitOnCurrent(".dismiss-form"),
+      u: openAuthor,
       x: toggleSelect,
       h: toggleHistory,
       "?": toggleHelp,
@@ -206,9 +323,13 @@
       else showReject(scope);
     } else if (target.closest(".help-open")) {
       toggleHelp();
+    } else if (target.closest(".drawer-close")) {
+      closeDrawer();
     } else if (target.closest(".clear-selection")) {
       clearSelection();
     } else if (target.closest(".card .approve-form button") && card) {
+      actedOn(card);
+    } else if (target.closest(".card .dismiss-form button") && card) {
       actedOn(card);
     } else if (target.closest(".card .reason-button") && card) {
       actedOn(card);
@@ -232,6 +353,10 @@
   }
 
   function afterSwap() {
+    dropDuplicates();
+    fillTimeZones();
+    // A form in the drawer redrew the author view: keep the keys in the drawer.
+    if (drawerOpen() && !drawer().contains(document.activeElement)) showDrawer();
     selectionChanged();
     const card = current();
     if (card && !card.classList.contains("current")) setCurrent(card, false);
@@ -243,6 +368,11 @@
     document.addEventListener("click", onClick);
     document.addEventListener("change", (event) => {
       if (event.target.matches && event.target.matches("input.select")) selectionChanged();
+    });
+    document.body.addEventListener("htmx:afterSwap", (event) => {
+      const target = event.detail.target;
+      if (target && target.id === "live-inbox") moveLive(target);
+      else if (target && target.id === "drawer") showDrawer();
     });
     document.body.addEventListener("htmx:afterSettle", afterSwap);
     document.body.addEventListener("htmx:responseError", showError);
@@ -257,6 +387,7 @@
     const first = cardList()[0];
     if (first) setCurrent(first, false);
     selectionChanged();
+    fillTimeZones();
     document.body.dataset.keys = "ready"; // tells tests and tools the shortcuts are live
   }
 
