@@ -52,10 +52,12 @@ def _workers_alive(app: Flask, settings: Settings) -> bool:
 
 def _register_blueprints(app: Flask) -> None:
     from moderation.api import api_v1
+    from moderation.api.dsa import dsa_api
     from moderation.api.errors import register_error_handlers
     from moderation.ops.health import health
 
     app.register_blueprint(api_v1)
+    app.register_blueprint(dsa_api)
     app.register_blueprint(health)
     register_error_handlers(app)
 
@@ -85,8 +87,12 @@ def _integrate_sites(app: Flask, settings: Settings) -> None:
 def _register_workspace(app: Flask, settings: Settings) -> None:
     """The moderators' pages: /login, /moderate, /audit, with sessions and CSRF."""
     from moderation.web import init_web
+    from moderation.web.dsa import dsa_web
+    from moderation.web.dsa_pages import dsa_pages
 
     init_web(app, settings)
+    app.register_blueprint(dsa_web)
+    app.register_blueprint(dsa_pages)
 
 
 def _register_compat(app: Flask) -> None:

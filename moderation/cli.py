@@ -682,3 +682,70 @@ def rotate_key_command(name: str) -> None:
         key = rotate_api_key(session, site)
     click.echo(f"new API key of site {name!r}, shown only now:")
     click.echo(key)
+
+
+# --- DSA ------------------------------------------------------------------------------------
+
+
+@main.group("dsa")
+def dsa_group() -> None:
+    """EU Digital Services Act: statements of reasons for the Transparency Database."""
+
+
+@dsa_group.command("export")
+@click.option("--since", required=True, type=click.DateTime(["%Y-%m-%d"]), help="first day")
+@click.option("--until", required=True, type=click.DateTime(["%Y-%m-%d"]), help="day after")
+@click.option("--site", "site_name", help="one site (default: every site)")
+@click.option("--submit", "submit_url", help="the Transparency Database's base URL")
+@click.option("--token", envvar="MODERATION_DSA_TOKEN", help="its API token (or the variable)")
+def dsa_export(
+    since: Any, until: Any, site_name: str | None, submit_url: str | None, token: str | None
+) -> None:
+    """Print the statements of a period as JSON lines, or --submit them (batches of 100;
+    each PUID is looked up first, so none is sent twice)."""
+    import json
+    from datetime import UTC
+
+    from moderation.db import unit_of_work
+    from moderation.dsa.transparency import (
+        ExportError,
+        SubmitError,
+        TransparencyClient,
+        export,
+        statements_in_period,
+        submit,
+    )
+    from moderation.services.sites import site_by_name
+
+    if submit_url and not token:
+        raise click.UsageError("--submit needs --token (or MODERATION_DSA_TOKEN)")
+    with _database() as sessions, unit_of_work(sessions) as session:
+        site_ids = None
+        if site_name:
+            site = site_by_name(session, site_name)
+            if site is None:
+                raise click.ClickException(f"no site named {site_name!r}")
+            site_ids = [site.id]
+        try:
+            found = statements_in_period(
+                session,
+                site_ids,
+                since.replace(tzinfo=UTC),
+                until.replace(tzinfo=UTC),
+                unsubmitted_only=bool(submit_url),
+            )
+        except ExportError as exc:
+            raise click.BadParameter(str(exc), param_hint="--until") from None
+        if not submit_url:
+            for payload in export(found):
+                click.echo(json.dumps(payload, ensure_ascii=False))
+            return
+        try:
+            client = TransparencyClient(submit_url, token or "")
+            done = submit(session, found, client, checkpoint=session.commit)
+        except SubmitError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{done.sent} statement(s) sent, {done.already_there} already in the database, "
+        f"{done.batches} batch(es), {done.attempts} attempt(s)"
+    )

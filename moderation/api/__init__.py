@@ -9,6 +9,7 @@ from moderation.api import (  # noqa: E402, F401  (registers routes)
     calibration,
     comments,
     community,
+    dsa_public,
     moderation,
     openapi,
     webhooks,

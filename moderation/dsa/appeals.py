@@ -8,6 +8,7 @@ author is told the outcome and its reasons (``dsa.appeal_decided``).
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -47,12 +48,8 @@ def appeal_deadline(statement: StatementOfReasons) -> datetime:
     start = statement.application_date
     month = start.month - 1 + APPEAL_MONTHS
     year, month = start.year + month // 12, month % 12 + 1
-    for day in range(start.day, 27, -1):
-        try:
-            return start.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    return start.replace(year=year, month=month, day=28)
+    day = min(start.day, calendar.monthrange(year, month)[1])
+    return start.replace(year=year, month=month, day=day)
 
 
 def appeal_of(session: Session, statement: StatementOfReasons) -> Appeal | None:
