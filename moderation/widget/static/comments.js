@@ -10,7 +10,10 @@
  * the script was loaded from).
  *
  * No dependencies, no cookies: a random reader token and the ids of the reader's own
- * comments are kept in localStorage, so a reader sees their comments awaiting moderation.
+ * comments are kept in localStorage, so a reader sees their comments awaiting moderation and
+ * why one was not published. Readers can report a published comment. A reader a moderator
+ * warned reads the message and confirms it before commenting again; a suspended or banned
+ * reader is told so and the form is disabled.
  * Every text from the server is inserted with textContent, never as HTML.
  */
 (function () {
@@ -27,6 +30,17 @@
   var PAGE_SIZE = 20;
   var MAX_OWN = 20;
   var MAX_TEXT = 5000;
+  var MAX_REPORT_TEXT = 500;
+  var TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
+  var REPORT_REASONS = [
+    ["offensive", "Offensive"],
+    ["abusive", "Abusive or harassment"],
+    ["hate_speech", "Hate speech"],
+    ["spam", "Spam"],
+    ["misinformation", "Misinformation"],
+    ["illegal", "Illegal content"],
+    ["other", "Other"],
+  ];
 
   var TEXT = {
     prompt: "What is your opinion on this topic?",
@@ -39,6 +53,7 @@
     list: "Comments",
     awaiting: "Awaiting moderation",
     notPublished: "Not published",
+    publishedBadge: "Published",
     closed: "Comments are closed for this article.",
     more: "Show more comments",
     loading: "Loading comments\u2026",
@@ -53,6 +68,32 @@
     tooFast: function (seconds) {
       return "You are commenting too fast. Please try again in " + seconds + " seconds.";
     },
+    report: "Report",
+    reportLabel: function (name) {
+      return "Report the comment by " + name;
+    },
+    reportTitle: "Report this comment",
+    reportLegend: "What is wrong with this comment?",
+    reportText: "Tell the moderators more (required for \u201cOther\u201d)",
+    reportHint: "Up to " + MAX_REPORT_TEXT + " characters.",
+    reportSend: "Send report",
+    reportSending: "Sending\u2026",
+    reportCancel: "Cancel",
+    reportThanks: "Thanks, your report was received.",
+    reportDuplicate: "You already reported this comment.",
+    reportGone: "This comment can no longer be reported.",
+    needReason: "Please choose a reason.",
+    needReportText: "Please tell the moderators what is wrong.",
+    reportTooFast: function (seconds) {
+      return "You are sending reports too fast. Please try again in " + seconds + " seconds.";
+    },
+    warningTitle: "A message from the moderators",
+    warningHint: "Please read it. You can comment again once you confirm that you have.",
+    understand: "I understand",
+    acknowledged: "Thank you. You can comment again.",
+    suspended: "You can comment again on ",
+    suspendedOpen: "Your commenting is suspended for now.",
+    banned: "You can no longer comment on this site.",
   };
 
   if (KEY.indexOf("msk_") === 0) {
@@ -99,13 +140,30 @@
       .join("");
   }
 
-  function readerToken() {
+  // The reader's token if this browser has one (a reader without one has no comments yet).
+  function storedToken() {
     var token = store.get("mc:reader", null);
-    if (typeof token !== "string" || !/^[A-Za-z0-9_-]{16,128}$/.test(token)) {
+    return typeof token === "string" && TOKEN.test(token) ? token : null;
+  }
+
+  function readerToken() {
+    var token = storedToken();
+    if (!token) {
       token = randomToken();
       store.set("mc:reader", token);
     }
     return token;
+  }
+
+  function readerHeaders() {
+    var token = storedToken();
+    return token ? { "Reader-Token": token } : {};
+  }
+
+  var formCount = 0;
+
+  function publishedBadge() {
+    return el("span", { class: "mc-badge mc-badge-published", text: TEXT.publishedBadge });
   }
 
   // ---- the public API ----
@@ -214,6 +272,8 @@
     this.textError = el("p", { id: id("text-error"), class: "mc-error", hidden: true });
     this.button = el("button", { type: "submit", class: "mc-submit", text: TEXT.first });
     this.status = el("p", { class: "mc-status", role: "status", "aria-live": "polite" });
+    // A warning, suspension or ban: announced when it appears.
+    this.standing = el("div", { class: "mc-standing", role: "alert" });
     this.form = el(
       "form",
       { class: "mc-form", novalidate: true, "aria-labelledby": id("title") },
@@ -242,6 +302,7 @@
       "section",
       { class: "mc", "aria-labelledby": id("title") },
       el("h2", { id: id("title"), class: "mc-title", text: TEXT.prompt }),
+      this.standing,
       this.form,
       this.loading,
       this.list,
@@ -267,11 +328,16 @@
 
   Widget.prototype.load = function () {
     var self = this;
-    return Promise.all([this.loadPage(), this.loadOwn()]).then(function () {
-      if (!self.failed) self.loading.remove();
-      self.list.setAttribute("aria-busy", "false");
-      self.updateButton();
-    });
+    return Promise.all([this.loadPage(), this.loadOwn(), this.loadStanding()]).then(
+      function (results) {
+        if (!self.failed) self.loading.remove();
+        results[1].forEach(function (comment) {
+          self.markPublished(comment);
+        });
+        self.list.setAttribute("aria-busy", "false");
+        self.updateButton();
+      }
+    );
   };
 
   Widget.prototype.loadPage = function () {
@@ -313,19 +379,23 @@
     store.set(this.ownKey, ids.slice(0, MAX_OWN));
   };
 
-  // The reader's own comments that are not published yet, at the top, marked as such.
+  // The reader's own comments that are not published yet, at the top, marked as such; the
+  // ones decided since the last visit are shown once with their outcome, then forgotten.
+  // Resolves to those that were published meanwhile.
   Widget.prototype.loadOwn = function () {
     var self = this;
     var ids = this.ownIds();
+    var headers = readerHeaders();
     return Promise.all(
       ids.map(function (id) {
-        return api("/comments/" + encodeURIComponent(id)).catch(function () {
+        return api("/comments/" + encodeURIComponent(id), { headers: headers }).catch(function () {
           return { status: 0 };
         });
       })
     ).then(function (responses) {
       var keep = [];
       var waiting = [];
+      var published = [];
       responses.forEach(function (response, i) {
         if (response.status === 0 || response.status >= 500) keep.push(ids[i]);
         if (response.status !== 200 || !response.body) return;
@@ -334,7 +404,9 @@
           keep.push(comment.id);
           waiting.push(comment);
         } else if (comment.status === "rejected") {
-          waiting.push(comment); // shown once, then forgotten
+          waiting.push(comment);
+        } else if (comment.status === "approved") {
+          published.push(comment);
         }
       });
       self.remember(keep);
@@ -342,7 +414,25 @@
         self.list.prepend(self.item(comment, true));
         self.ownCount += 1;
       });
+      return published;
     });
+  };
+
+  // One of the reader's comments was published since their last visit: say so once.
+  Widget.prototype.markPublished = function (comment) {
+    var existing = this.list.querySelector('[data-comment-id="' + CSS.escape(comment.id) + '"]');
+    if (!existing) {
+      this.list.prepend(this.item(comment, true));
+      this.publishedCount += 1;
+      return;
+    }
+    var actions = existing.querySelector(".mc-comment-actions");
+    if (actions) actions.remove();
+    existing.classList.add("mc-own");
+    var meta = existing.querySelector(".mc-meta");
+    if (meta && !meta.querySelector(".mc-badge-published")) {
+      meta.append(" ", publishedBadge());
+    }
   };
 
   Widget.prototype.item = function (comment, own) {
@@ -359,13 +449,268 @@
     if (rejected) {
       meta.append(" ", el("span", { class: "mc-badge mc-badge-rejected", text: TEXT.notPublished }));
     }
+    if (own && comment.status === "approved") meta.append(" ", publishedBadge());
     var classes = "mc-comment" + (own ? " mc-own" : "") + (waiting ? " mc-waiting" : "");
-    return el(
+    var item = el(
       "li",
       { class: classes, "data-comment-id": comment.id, "data-status": comment.status, tabindex: -1 },
       meta,
       el("p", { class: "mc-text", text: comment.text })
     );
+    var reason = comment.outcome && comment.outcome.reason;
+    if (rejected && reason) {
+      item.append(el("p", { class: "mc-outcome", text: TEXT.notPublished + ": " + reason }));
+    }
+    if (!own && comment.status === "approved") item.append(this.reportButton(comment, item));
+    return item;
+  };
+
+  // ---- reports ----
+
+  Widget.prototype.reportButton = function (comment, item) {
+    var self = this;
+    var button = el("button", {
+      type: "button",
+      class: "mc-report-button",
+      text: TEXT.report,
+      "aria-label": TEXT.reportLabel(comment.author_name),
+      "aria-expanded": "false",
+    });
+    button.addEventListener("click", function () {
+      var open = button.getAttribute("aria-expanded") === "true";
+      if (open) self.closeReport(item, button);
+      else self.openReport(comment, item, button);
+    });
+    return el("div", { class: "mc-comment-actions" }, button);
+  };
+
+  Widget.prototype.openReport = function (comment, item, button) {
+    var self = this;
+    var n = ++formCount;
+    var id = function (name) {
+      return "mc-report-" + name + "-" + n;
+    };
+    var radios = REPORT_REASONS.map(function (reason) {
+      var input = el("input", {
+        type: "radio",
+        name: id("reason"),
+        value: reason[0],
+        id: id(reason[0]),
+      });
+      var label = el("label", { for: id(reason[0]), text: reason[1] });
+      return el("div", { class: "mc-radio" }, input, label);
+    });
+    var text = el("textarea", {
+      id: id("text"),
+      name: "text",
+      rows: 3,
+      maxlength: MAX_REPORT_TEXT,
+      "aria-describedby": id("hint") + " " + id("text-error"),
+    });
+    var textError = el("p", { id: id("text-error"), class: "mc-error", hidden: true });
+    var problem = el("p", { class: "mc-error", role: "alert" });
+    var send = el("button", { type: "submit", class: "mc-submit", text: TEXT.reportSend });
+    var cancel = el("button", { type: "button", class: "mc-cancel", text: TEXT.reportCancel });
+    var reasons = el("fieldset", { class: "mc-reasons" }, el("legend", { text: TEXT.reportLegend }));
+    reasons.append.apply(reasons, radios);
+    var form = el(
+      "form",
+      { class: "mc-report", id: id("form"), novalidate: true, "aria-label": TEXT.reportTitle },
+      reasons,
+      el(
+        "div",
+        { class: "mc-field" },
+        el("label", { for: id("text"), text: TEXT.reportText }),
+        text,
+        el("p", { id: id("hint"), class: "mc-hint", text: TEXT.reportHint }),
+        textError
+      ),
+      problem,
+      el("div", { class: "mc-actions" }, send, " ", cancel)
+    );
+    // Exists before the answer arrives, so that the receipt is announced.
+    var receipt = el("p", { class: "mc-report-status", role: "status", tabindex: -1 });
+    var old = item.querySelector(".mc-report-area");
+    if (old) old.remove();
+    item.append(el("div", { class: "mc-report-area" }, form, receipt));
+    button.setAttribute("aria-expanded", "true");
+    button.setAttribute("aria-controls", id("form"));
+
+    var parts = { form: form, text: text, textError: textError, problem: problem, send: send };
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      self.sendReport(comment, item, button, parts, receipt);
+    });
+    cancel.addEventListener("click", function () {
+      self.closeReport(item, button);
+    });
+    form.addEventListener("keydown", function (event) {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        self.closeReport(item, button);
+      }
+    });
+    form.querySelector("input").focus();
+  };
+
+  Widget.prototype.closeReport = function (item, button) {
+    var area = item.querySelector(".mc-report-area");
+    if (area) area.remove();
+    button.setAttribute("aria-expanded", "false");
+    button.removeAttribute("aria-controls");
+    button.focus();
+  };
+
+  Widget.prototype.sendReport = function (comment, item, button, parts, receipt) {
+    var self = this;
+    var chosen = parts.form.querySelector("input[type=radio]:checked");
+    var text = parts.text.value.trim();
+    parts.problem.textContent = "";
+    parts.text.removeAttribute("aria-invalid");
+    parts.textError.hidden = true;
+    if (!chosen) {
+      parts.problem.textContent = TEXT.needReason;
+      parts.form.querySelector("input[type=radio]").focus();
+      return;
+    }
+    if (chosen.value === "other" && !text) {
+      return this.fieldError(parts.text, parts.textError, TEXT.needReportText);
+    }
+    if (parts.send.disabled) return;
+    parts.send.disabled = true;
+    parts.send.textContent = TEXT.reportSending;
+    api("/comments/" + encodeURIComponent(comment.id) + "/reports", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        reader_token: readerToken(),
+        reason: chosen.value,
+        text: text || null,
+      }),
+    })
+      .then(function (response) {
+        var error = (response.body && response.body.error) || {};
+        var receipts = { 201: TEXT.reportThanks, 409: TEXT.reportDuplicate, 404: TEXT.reportGone };
+        if (receipts[response.status]) {
+          return self.reported(item, button, receipt, receipts[response.status]);
+        }
+        parts.send.disabled = false;
+        parts.send.textContent = TEXT.reportSend;
+        if (response.status === 429) {
+          var seconds = parseInt(response.retryAfter || "60", 10) || 60;
+          parts.problem.textContent = TEXT.reportTooFast(seconds);
+        } else if (response.status === 422 && error.field === "text") {
+          var message = String(error.message || TEXT.needReportText);
+          self.fieldError(parts.text, parts.textError, message);
+        } else {
+          parts.problem.textContent = String(error.message || TEXT.network);
+        }
+      })
+      .catch(function () {
+        parts.send.disabled = false;
+        parts.send.textContent = TEXT.reportSend;
+        parts.problem.textContent = TEXT.network;
+      });
+  };
+
+  Widget.prototype.reported = function (item, button, receipt, message) {
+    var form = item.querySelector(".mc-report");
+    if (form) form.remove();
+    receipt.textContent = message;
+    button.parentNode.remove();
+    receipt.focus();
+  };
+
+  // ---- the reader's standing: a warning to read, a suspension, a ban ----
+
+  Widget.prototype.loadStanding = function () {
+    var headers = readerHeaders();
+    if (!headers["Reader-Token"]) return Promise.resolve();
+    var self = this;
+    return api("/me", { headers: headers })
+      .then(function (response) {
+        if (response.status !== 200 || !response.body) return;
+        var standing = response.body;
+        if (standing.banned) self.block(TEXT.banned);
+        else if (standing.suspended_until) self.suspended(standing.suspended_until);
+        else if (standing.warning) self.warn(String(standing.warning.message || ""));
+      })
+      .catch(function () {
+        /* the post itself is refused if the reader may not comment */
+      });
+  };
+
+  Widget.prototype.setBlocked = function (blocked) {
+    this.blocked = blocked;
+    this.nameInput.disabled = blocked;
+    this.textInput.disabled = blocked;
+    this.button.disabled = blocked || this.busy;
+    this.form.classList.toggle("mc-form-blocked", blocked);
+  };
+
+  Widget.prototype.block = function (message, detail) {
+    var notice = el("p", { class: "mc-notice mc-notice-blocked", tabindex: -1 }, message, detail);
+    this.standing.replaceChildren(notice);
+    this.setBlocked(true);
+    return notice;
+  };
+
+  Widget.prototype.suspended = function (until) {
+    if (!until || !formatTime(until)) return this.block(TEXT.suspendedOpen);
+    var when = el("time", { datetime: until, text: formatTime(until) });
+    return this.block(el("span", {}, TEXT.suspended, when, "."));
+  };
+
+  Widget.prototype.warn = function (message) {
+    var self = this;
+    var button = el("button", {
+      type: "button",
+      class: "mc-submit mc-acknowledge",
+      text: TEXT.understand,
+    });
+    var problem = el("p", { class: "mc-error" });
+    var notice = el(
+      "div",
+      { class: "mc-notice mc-notice-warning" },
+      el("p", { class: "mc-notice-title", text: TEXT.warningTitle }),
+      el("blockquote", { class: "mc-notice-message", text: message }),
+      el("p", { class: "mc-hint", text: TEXT.warningHint }),
+      button,
+      problem
+    );
+    this.standing.replaceChildren(notice);
+    this.setBlocked(true);
+    button.addEventListener("click", function () {
+      self.acknowledge(button, problem);
+    });
+    return button;
+  };
+
+  Widget.prototype.acknowledge = function (button, problem) {
+    var self = this;
+    button.disabled = true;
+    problem.textContent = "";
+    api("/me/acknowledge", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ reader_token: readerToken() }),
+    })
+      .then(function (response) {
+        if (response.status === 200) {
+          self.standing.replaceChildren();
+          self.setBlocked(false);
+          self.say(TEXT.acknowledged);
+          self.textInput.focus();
+          return;
+        }
+        button.disabled = false;
+        var error = (response.body && response.body.error) || {};
+        problem.textContent = String(error.message || TEXT.network);
+      })
+      .catch(function () {
+        button.disabled = false;
+        problem.textContent = TEXT.network;
+      });
   };
 
   Widget.prototype.updateButton = function () {
@@ -405,7 +750,7 @@
   };
 
   Widget.prototype.submit = function () {
-    if (this.busy) return;
+    if (this.busy || this.blocked) return;
     this.clearErrors();
     var name = this.nameInput.value.trim();
     var text = this.textInput.value;
@@ -440,7 +785,7 @@
 
   Widget.prototype.setBusy = function (busy) {
     this.busy = busy;
-    this.button.disabled = busy;
+    this.button.disabled = busy || !!this.blocked;
     this.form.setAttribute("aria-busy", busy ? "true" : "false");
     if (busy) this.button.textContent = TEXT.posting;
     else this.updateButton();
@@ -458,7 +803,9 @@
       this.say(TEXT.published);
     } else if (comment.status === "rejected") {
       this.ownCount += 1;
-      this.say(TEXT.rejected, true);
+      var reason = comment.outcome && comment.outcome.reason;
+      var why = reason ? " " + TEXT.notPublished + ": " + reason + "." : "";
+      this.say(TEXT.rejected + why, true);
     } else {
       this.ownCount += 1;
       this.remember([comment.id].concat(this.ownIds()));
@@ -478,6 +825,18 @@
     if (response.status === 429) {
       var seconds = parseInt(response.retryAfter || "60", 10) || 60;
       this.say(TEXT.tooFast(seconds), true);
+      return;
+    }
+    if (response.status === 403 && error.code === "warning_unacknowledged") {
+      this.warn(String(error.warning || message)).focus();
+      return;
+    }
+    if (response.status === 403 && error.code === "author_suspended") {
+      this.suspended(error.until).focus();
+      return;
+    }
+    if (response.status === 403 && error.code === "author_banned") {
+      this.block(TEXT.banned).focus();
       return;
     }
     if (response.status === 403) {
