@@ -462,6 +462,8 @@
       item.append(el("p", { class: "mc-outcome", text: TEXT.notPublished + ": " + reason }));
     }
     if (!own && comment.status === "approved") item.append(this.reportButton(comment, item));
+    // DSA Art. 16: a notice of illegal content, on this service's own accessible form.
+    if (!own && comment.status === "approved") item.append(" ", el("a", { class: "mc-dsa-link", href: BASE + "/dsa/notice?key=" + encodeURIComponent(KEY) + "&comment=" + encodeURIComponent(comment.id), target: "_blank", rel: "noopener", text: "Report illegal content" }));
     return item;
   };
 
