@@ -90,7 +90,9 @@ def posting_refusal(
 
     A warning blocks posting only where the author can read and acknowledge it (the widget).
     """
-    by_kind = {sanction.kind: sanction for sanction in sanctions}
+    # Of several of a kind, the one that lasts longest speaks (no end lasts longest).
+    lasting = sorted(sanctions, key=lambda s: (s.ends_at is None, s.ends_at or s.created_at))
+    by_kind = {sanction.kind: sanction for sanction in lasting}
     if SanctionKind.BAN in by_kind:
         ban = by_kind[SanctionKind.BAN]
         return PostingRefusal(

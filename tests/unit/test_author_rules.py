@@ -101,3 +101,20 @@ def test_a_higher_illegal_threshold_needs_that_many_illegal_reports():
 def test_the_report_summary_counts_reasons():
     assert summary(["spam", "offensive", "spam"]) == "3 reader reports: spam 2, offensive 1"
     assert summary(["illegal"]) == "1 reader report: illegal content 1"
+
+
+def test_of_several_suspensions_the_one_that_ends_last_is_told():
+    from datetime import UTC, datetime, timedelta
+
+    from moderation.models import AuthorSanction
+    from moderation.services.authors import posting_refusal
+
+    now = datetime.now(UTC)
+    long = AuthorSanction(kind="suspend", ends_at=now + timedelta(days=7), created_at=now)
+    short = AuthorSanction(kind="suspend", ends_at=now + timedelta(days=1), created_at=now)
+    for order in ([long, short], [short, long]):
+        refusal = posting_refusal(order, warnings_block=False)
+        assert refusal.code == "author_suspended"
+        assert refusal.until == long.ends_at
+    ban = AuthorSanction(kind="ban", ends_at=None, created_at=now)
+    assert posting_refusal([short, ban], warnings_block=False).code == "author_banned"
