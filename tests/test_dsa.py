@@ -35,12 +35,25 @@ from moderation.services.integration import update_rules
 from moderation.services.moderation import ModerationError, moderate
 from moderation.services.reports import report_comment
 from tests.moderation_support import csrf_token, moderator_accounts, seed_comment, sign_in
-from tests.support import WIDGET_ORIGIN, make_site
+from tests.support import UNREACHED_LIMITS, WIDGET_ORIGIN, app_with, make_site
 
 SITE = "example-news"
 TOKEN = "author-token-0123456789abcdef"
 ORIGIN = {"Origin": WIDGET_ORIGIN}
 VALIDATOR = jsonschema_rs.validator_for(json.loads(SCHEMA_PATH.read_text()))
+
+
+@pytest.fixture(scope="module")
+def dsa_app(database_url, broker):
+    """An app with its own rate-limit counters, which this module's notices stay under."""
+    with app_with(database_url, broker, **UNREACHED_LIMITS) as app:
+        yield app
+
+
+@pytest.fixture
+def client(dsa_app, sessions):
+    """A test client of that app, on a clean database."""
+    return dsa_app.test_client()
 
 
 @pytest.fixture
