@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from moderation.db import unit_of_work
-from moderation.models import AuthorSanction, Report, Site, Status
+from moderation.models import AuditEvent, AuthorSanction, Report, Site, Status
 from moderation.services.reports import report_comment
 from tests.moderation_support import (
     ABUSIVE,
@@ -318,3 +318,24 @@ def test_a_poll_from_another_site_sees_nothing(client, sessions, accounts):
     assert "<article" not in answer
     assert re.search(r'data-queue="held">0<', answer)
     assert client.get("/moderate/updates?after=garbage").status_code == 200
+
+
+def test_a_row_committed_late_below_the_watermark_is_still_delivered(sessions):
+    from moderation.services.live import Mark, Watermark, changes_since
+    from moderation.services.moderation import QueueFilter
+
+    held = seed_comment(sessions, SITE, ABUSIVE)
+    with sessions() as session:
+        newest = session.scalar(select(func.max(AuditEvent.id)))
+        reports = Mark()
+
+        def delivered(mark: Mark) -> list[str]:
+            changes = changes_since(session, None, QueueFilter(), Watermark(mark, reports))
+            return [comment.public_id for comment in changes.comments]
+
+        # The page read up to this event and saw it: nothing new.
+        assert delivered(Mark(newest - 1, newest, 1)) == []
+        # The page read past this id while it was not yet committed (a gap): it comes now.
+        assert delivered(Mark(newest - 1, newest, 0)) == [held]
+        # Beyond what the page read: new.
+        assert delivered(Mark(newest - 1, newest - 1, 0)) == [held]

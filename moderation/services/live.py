@@ -1,9 +1,9 @@
 """What changed in a queue since an open workspace last looked: the live queue's poll.
 
-A page keeps a watermark: the newest audit event and report it has seen. A comment that moved
-since (any audit event: scored, held, decided, reports dismissed) or was reported since is a
-candidate; the page adds those now in its queue and marks those that left it. Comment ids are
-no watermark: a comment held again by reader reports keeps its old id.
+A page keeps a watermark: how far it has read the audit events and the reports. A comment
+that moved since (any audit event: scored, held, decided, reports dismissed) or was reported
+since is a candidate; the page adds those now in its queue and marks those that left it.
+Comment ids are no watermark: a comment held again by reader reports keeps its old id.
 """
 
 from __future__ import annotations
@@ -29,23 +29,45 @@ MAX_COMMENTS = 50
 
 
 @dataclass(frozen=True)
-class Watermark:
-    """The newest audit event id and report id a page has seen."""
+class Mark:
+    """How far a page has read one table: every id up to ``settled``, and ``between`` rows
+    in (settled, high] that were visible then (a later commit may still fill a gap there)."""
 
-    audit_id: int = 0
-    report_id: int = 0
+    settled: int = 0
+    high: int = 0
+    between: int = 0
 
     def encode(self) -> str:
         """The opaque form a page sends back."""
-        return f"{self.audit_id}.{self.report_id}"
+        return f"{self.settled}-{self.high}-{self.between}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Mark | None:
+        """A mark this service gave out, or None."""
+        parts = raw.split("-")
+        if len(parts) != 3 or not all(p.isdigit() and len(p) < 19 for p in parts):
+            return None
+        settled, high, between = (int(part) for part in parts)
+        return cls(settled, high, between) if settled <= high else None
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """How far a page has read the audit events and the reports."""
+
+    audit: Mark = Mark()
+    reports: Mark = Mark()
+
+    def encode(self) -> str:
+        """The opaque form a page sends back."""
+        return f"{self.audit.encode()}.{self.reports.encode()}"
 
     @classmethod
     def decode(cls, raw: str | None) -> Watermark | None:
         """A watermark this service gave out, or None."""
-        audit, _, report = (raw or "").partition(".")
-        if not (audit.isdigit() and report.isdigit() and len(audit) < 19 and len(report) < 19):
-            return None
-        return cls(int(audit), int(report))
+        audit, _, reports = (raw or "").partition(".")
+        first, second = Mark.decode(audit), Mark.decode(reports)
+        return None if first is None or second is None else cls(first, second)
 
 
 @dataclass(frozen=True)
@@ -59,19 +81,17 @@ class Changes:
 
 def watermark_now(session: Session) -> Watermark:
     """The watermark of a page rendered now."""
-    audit = session.scalar(select(func.max(AuditEvent.id)))
-    report = session.scalar(select(func.max(Report.id)))
-    return Watermark(audit or 0, report or 0)
+    audit = session.scalar(select(func.max(AuditEvent.id))) or 0
+    report = session.scalar(select(func.max(Report.id))) or 0
+    return Watermark(Mark(audit, audit), Mark(report, report))
 
 
 def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Watermark) -> Changes:
     """The comments moved or reported since ``mark``, and the watermark to poll from next."""
     now = utcnow()
-    events = _rows_after(session, AuditEvent, mark.audit_id)
-    reports = _rows_after(session, Report, mark.report_id)
-    watermark = Watermark(
-        _settled(events, mark.audit_id, now), _settled(reports, mark.report_id, now)
-    )
+    events, audit = _read(session, AuditEvent, mark.audit, now)
+    reports, report = _read(session, Report, mark.reports, now)
+    watermark = Watermark(audit, report)
     ids = {row.comment_id for row in [*events, *reports]}
     if not ids:
         return Changes([], frozenset(), watermark)
@@ -90,18 +110,30 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
     return Changes([comment for comment, _ in rows], in_queue, watermark)
 
 
-def _rows_after(session: Session, model: Any, after: int) -> Sequence[Any]:
+def _read(session: Session, model: Any, mark: Mark, now: datetime) -> tuple[list[Any], Mark]:
+    """The rows the page has not had yet, and its next mark for this table.
+
+    Rows after ``settled`` are read again until they are older than the grace period; those
+    up to ``high`` were delivered already, unless their number grew (a late commit filled a
+    gap), in which case all of them come again.
+    """
     query = (
         select(model.id, model.comment_id, model.created_at)
-        .where(model.id > after)
+        .where(model.id > mark.settled)
         .order_by(model.id)
         .limit(MAX_ROWS)
     )
-    return session.execute(query).all()
+    rows = list(session.execute(query).all())
+    between = [row for row in rows if row.id <= mark.high]
+    fresh = rows if len(between) != mark.between else rows[len(between) :]
+    high = max(mark.high, rows[-1].id if rows else 0)
+    settled = _settled(rows, mark.settled, now)
+    count = sum(1 for row in rows if settled < row.id <= high)
+    return fresh, Mark(settled, high, count)
 
 
 def _settled(rows: Sequence[Any], after: int, now: datetime) -> int:
-    """The id to poll after next: just before the first row still within the grace period."""
+    """Every id up to the first row still within the grace period (all, after a burst)."""
     if len(rows) == MAX_ROWS:
         return int(rows[-1].id)  # a burst: move on rather than read the same rows again
     for row in rows:
