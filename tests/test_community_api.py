@@ -394,3 +394,22 @@ def test_a_stale_dismissal_is_a_409(client, sessions, moderator):
     )
     assert answer.status_code == 409
     assert count(sessions, Report, Report.closed_at.is_(None)) == 1
+
+
+def test_rejecting_as_illegal_content_needs_the_legal_ground_and_an_explanation(
+    client, sessions, moderator
+):
+    public_id = seed_comment(sessions, SITE, "A comment someone finds unlawful.", author="r-9")
+    url = f"/api/v1/moderation/comments/{public_id}/reject"
+    bare = client.post(url, json={"reason": "illegal_content"}, headers=moderator)
+    assert bare.status_code == 422
+    assert bare.json["error"]["field"] in ("legal_ground", "note")
+    assert status_of(sessions, public_id) == Status.APPROVED
+    full = {
+        "reason": "illegal_content",
+        "legal_ground": "Section 130 StGB (incitement to hatred)",
+        "note": "Calls for violence against a named group.",
+    }
+    answer = client.post(url, json=full, headers=moderator)
+    assert answer.status_code == 200, answer.text
+    assert status_of(sessions, public_id) == Status.REJECTED

@@ -115,7 +115,14 @@ class ModerationAction(BaseModel):
 
     version: str | Omitted = Field(None, description="from a read; a stale one is a 409")
     reason: RejectReason | Omitted = Field(None, description="required to reject")
-    note: str | Omitted = Field(None, max_length=1000)
+    note: str | Omitted = Field(
+        None, max_length=1000, description="required with `illegal_content`: the explanation"
+    )
+    legal_ground: str | Omitted = Field(
+        None,
+        max_length=500,
+        description="required with `illegal_content`: the law the comment breaks",
+    )
 
 
 class BulkTarget(BaseModel):
@@ -249,6 +256,7 @@ def moderation_act(public_id: str, action: str):
             _string(body, "note"),
             expected_version=_string(body, "version"),
             source="api",
+            legal_ground=_string(body, "legal_ground"),
         )
     except ModerationError as exc:
         raise ApiError(422, exc.code, exc.message, exc.field) from None
@@ -286,6 +294,7 @@ def moderation_bulk():
             _string(body, "reason"),
             _string(body, "note"),
             source="api-bulk",
+            legal_ground=_string(body, "legal_ground"),
         )
     except ModerationError as exc:
         raise ApiError(422, exc.code, exc.message, exc.field) from None

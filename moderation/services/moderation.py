@@ -570,6 +570,7 @@ def moderate_many(
     note: str | None = None,
     *,
     source: str = "web",
+    legal_ground: str | None = None,
 ) -> list[Outcome]:
     """The same action on several comments (each with the version the moderator saw)."""
     if len(targets) > MAX_BULK:
@@ -584,6 +585,7 @@ def moderate_many(
             note,
             expected_version=version,
             source=source,
+            legal_ground=legal_ground,
         )
         for comment, version in targets
     ]
