@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.db import utcnow
-from moderation.models import AuditEvent, Comment, Report
+from moderation.models import Actor, AuditEvent, Comment, Report
 from moderation.services.moderation import Queue, QueueFilter, Scope, _filtered
 from moderation.services.reports import has_open_reports
 
@@ -93,6 +93,7 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
     reports, report = _read(session, Report, mark.reports, now)
     watermark = Watermark(audit, report)
     ids = {row.comment_id for row in [*events, *reports]}
+    left = {row.comment_id for row in events if _leaves(row, filters)}
     if not ids:
         return Changes([], frozenset(), watermark)
     reported = has_open_reports(Comment.id).label("reported")
@@ -107,7 +108,9 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
     in_queue = frozenset(
         comment.id for comment, is_reported in rows if _belongs(comment, is_reported, filters)
     )
-    return Changes([comment for comment, _ in rows], in_queue, watermark)
+    # Of the others, only those that were in the queue can be on the page: to be marked.
+    shown = [comment for comment, _ in rows if comment.id in in_queue or comment.id in left]
+    return Changes(shown, in_queue, watermark)
 
 
 def _read(session: Session, model: Any, mark: Mark, now: datetime) -> tuple[list[Any], Mark]:
@@ -117,12 +120,10 @@ def _read(session: Session, model: Any, mark: Mark, now: datetime) -> tuple[list
     up to ``high`` were delivered already, unless their number grew (a late commit filled a
     gap), in which case all of them come again.
     """
-    query = (
-        select(model.id, model.comment_id, model.created_at)
-        .where(model.id > mark.settled)
-        .order_by(model.id)
-        .limit(MAX_ROWS)
-    )
+    columns = [model.id, model.comment_id, model.created_at]
+    if model is AuditEvent:
+        columns += [AuditEvent.from_status, AuditEvent.actor_type]
+    query = select(*columns).where(model.id > mark.settled).order_by(model.id).limit(MAX_ROWS)
     rows = list(session.execute(query).all())
     between = [row for row in rows if row.id <= mark.high]
     fresh = rows if len(between) != mark.between else rows[len(between) :]
@@ -140,6 +141,13 @@ def _settled(rows: Sequence[Any], after: int, now: datetime) -> int:
         if row.created_at > now - GRACE:
             return max(after, int(row.id) - 1)
     return int(rows[-1].id) if rows else after
+
+
+def _leaves(event: Any, filters: QueueFilter) -> bool:
+    """Whether this audit event may have taken its comment out of the page's queue."""
+    if filters.queue is Queue.REPORTED:
+        return event.actor_type == Actor.MODERATOR  # a decision or dismissal closes reports
+    return filters.queue.status is not None and event.from_status == filters.queue.status
 
 
 def _belongs(comment: Comment, reported: bool, filters: QueueFilter) -> bool:
