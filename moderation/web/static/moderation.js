@@ -98,7 +98,8 @@
       bulkForm().querySelector(".bulk-approve").click();
       return;
     }
-    submitOnCurrent(".approve-form");
+    // On a reported card, keeping the comment published is dismissing its reports.
+    submitOnCurrent(".approve-form, .dismiss-form");
   }
 
   // A card someone else changed (stale) or one still published with reports has no such form.
