@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from moderation.db import utcnow
 from moderation.models import Actor, AuditEvent, Comment, Report
-from moderation.services.moderation import Queue, QueueFilter, Scope, _filtered
+from moderation.services.moderation import Queue, QueueFilter, Scope, filtered
 from moderation.services.reports import has_open_reports
 
 # Rows younger than this are read again at the next poll: an id is taken at insert and
@@ -98,7 +98,7 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
         return Changes([], frozenset(), watermark)
     reported = has_open_reports(Comment.id).label("reported")
     query = (
-        _filtered(session, select(Comment, reported), scope, filters)
+        filtered(session, select(Comment, reported), scope, filters)
         .where(Comment.id.in_(sorted(ids)))
         .order_by(Comment.id.desc())
         .limit(MAX_COMMENTS)

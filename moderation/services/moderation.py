@@ -235,9 +235,10 @@ def article_in_scope(session: Session, scope: Scope, article_id: int) -> Article
 # --------------------------------------------------------------------------------- queues
 
 
-def _filtered(
+def filtered(
     session: Session, query: Select[Any], scope: Scope, filters: QueueFilter
 ) -> Select[Any]:
+    """A query on comments limited to the moderator's sites and the queue's filters."""
     query = query.where(in_scope(Comment.site_id, scope))
     if filters.site_id is not None:
         query = query.where(Comment.site_id == filters.site_id)
@@ -261,11 +262,11 @@ def _text_contains(session: Session, words: str) -> ColumnElement[bool]:
 
 def queue_counts(session: Session, scope: Scope, filters: QueueFilter) -> dict[str, int]:
     """How many comments each queue holds under the same site, article and search filters."""
-    query = _filtered(session, select(Comment.status, func.count()), scope, filters)
+    query = filtered(session, select(Comment.status, func.count()), scope, filters)
     by_status = dict(session.execute(query.group_by(Comment.status)).all())
     counts = {queue.value: by_status.get(queue.value, 0) for queue in Queue if queue.status}
     counts[Queue.ALL.value] = sum(by_status.values())
-    reported = _filtered(session, select(func.count()).select_from(Comment), scope, filters)
+    reported = filtered(session, select(func.count()).select_from(Comment), scope, filters)
     counts[Queue.REPORTED.value] = session.scalar(reported.where(has_open_reports(Comment.id))) or 0
     return counts
 
@@ -289,7 +290,7 @@ def queue_page(
     Keyset pagination on indexed keys, so page 500 costs what page 1 does: arrival order
     is id order (ids increase as comments arrive), score order is (score, id).
     """
-    query = _filtered(session, select(Comment), scope, filters)
+    query = filtered(session, select(Comment), scope, filters)
     if filters.queue.status is not None:
         query = query.where(Comment.status == filters.queue.status)
     if filters.queue is Queue.REPORTED:
