@@ -10,7 +10,10 @@ import time
 from flask import Flask, Response, current_app, g
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import parse_many
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import NoScriptError
 
 from moderation.config import Settings
 
@@ -105,11 +108,52 @@ def author_wait(site_id: int, author_id: str, limit: str) -> float | None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return None
     key = f"{site_id}:{hashlib.sha256(author_id.encode()).hexdigest()[:32]}"
+    items = parse_many(limit)
     try:
-        for item in parse_many(limit):
-            if not limiter.limiter.hit(item, AUTHOR_SCOPE, key):
-                reset = limiter.limiter.get_window_stats(item, AUTHOR_SCOPE, key).reset_time
-                return max(1.0, math.ceil(reset - time.time()))
+        over = _acquire_all(items, AUTHOR_SCOPE, key)
+        if over is not None:
+            reset = limiter.limiter.get_window_stats(over, AUTHOR_SCOPE, key).reset_time
+            return max(1.0, math.ceil(reset - time.time()))
     except Exception as exc:  # the storage's own errors vary with the backend
         log.warning("author limit not checked: %r", exc)
     return None
+
+
+def _acquire_all(items: list[RateLimitItem], *identifiers: str) -> RateLimitItem | None:
+    """Take one entry in every window, as ``hit`` on each in turn would; the first window
+    that is full, else None.
+
+    On Redis, every window is asked in one pipelined round trip (with the limits library's
+    own moving-window script); the entries taken in the windows after a full one are given
+    back, so a refused comment counts in none that ``hit`` would not have reached.
+    """
+    storage = limiter.limiter.storage
+    if not isinstance(storage, RedisStorage) or not isinstance(
+        limiter.limiter, MovingWindowRateLimiter
+    ):
+        for item in items:
+            if not limiter.limiter.hit(item, *identifiers):
+                return item
+        return None
+    keys = [storage.prefixed_key(item.key_for(*identifiers)) for item in items]
+    script = storage.lua_acquire_moving_window
+    pipe = storage.get_connection().pipeline(transaction=False)
+    now = time.time()
+    for item, key in zip(items, keys, strict=True):
+        # By digest: a Script on a pipeline would ask Redis whether it is loaded each time.
+        pipe.evalsha(script.sha, 1, key, now, item.amount, item.get_expiry(), 1)
+    try:
+        taken = pipe.execute()
+    except NoScriptError:  # a restarted Redis forgot the script: load it, ask again
+        storage.get_connection().script_load(script.script)
+        return _acquire_all(items, *identifiers)
+    full = next((i for i, ok in enumerate(taken) if not ok), None)
+    if full is None:
+        return None
+    later = [key for key, ok in zip(keys[full + 1 :], taken[full + 1 :], strict=True) if ok]
+    if later:
+        undo = storage.get_connection().pipeline(transaction=False)
+        for key in later:
+            undo.lpop(key)  # the script pushed our entry at the head
+        undo.execute()
+    return items[full]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +18,14 @@ from kombu import Queue
 
 from moderation.backoff import Backoff
 from moderation.config import Settings
+from moderation.logging_setup import log_context
 
 SCORE_COMMENTS = "moderation.score_comments"
 RESCORE_COMMENTS = "moderation.rescore_comments"
 SWEEP_PENDING = "moderation.sweep_pending"
 SCORE_TEXTS = "moderation.score_texts"
+# Message header of a scoring message: comment id -> the request id that accepted it.
+COMMENT_REQUESTS = "comment_requests"
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +135,9 @@ class TaskQueue:
         # Asked before a synchronous request: with no live worker it fails at once instead
         # of holding a web worker for the whole timeout.
         self._workers_alive = workers_alive
+        self._buffer = SendBuffer(
+            self.send_for_scoring, settings.scoring_send_window, settings.scoring_batch_size
+        )
 
     @property
     def celery(self) -> Celery:
@@ -138,11 +147,14 @@ class TaskQueue:
             self._celery.conf.update(producer_config(self._settings))
         return self._celery
 
-    def send_for_scoring(self, comment_ids: Sequence[int]) -> bool:
+    def send_for_scoring(
+        self, comment_ids: Sequence[int], requests: Mapping[int, str] | None = None
+    ) -> bool:
         """Ask the workers to score these comments; False when the broker did not take it.
 
         The comments are already committed as pending, so a failed send loses nothing:
-        the sweeper re-sends them.
+        the sweeper re-sends them. ``requests``: the request id that accepted each comment,
+        for the workers' log lines, when one message carries several requests' comments.
         """
         if self._broker.waiting:
             return False
@@ -154,12 +166,21 @@ class TaskQueue:
                 retry=False,
                 # Nobody waits for it; without this the result backend would subscribe.
                 ignore_result=True,
+                headers={COMMENT_REQUESTS: dict(requests)} if requests else None,
             )
         except Exception:
             self._broker.failed()
             log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
             return False
         return True
+
+    def enqueue_for_scoring(self, comment_ids: Sequence[int]) -> None:
+        """Send these committed comments for scoring soon, many ids to a message."""
+        self._buffer.add(comment_ids, log_context().get("request_id"))
+
+    def flush(self) -> None:
+        """Send what ``enqueue_for_scoring`` still holds, now."""
+        self._buffer.flush()
 
     def score_now(
         self,
@@ -235,9 +256,77 @@ class TaskQueue:
 
     def close(self) -> None:
         """Close the broker and result connections this queue opened (tests, scripts)."""
+        self._buffer.flush()
         if self._celery is None:
             return
         self._release_thread_backend()
         # Broker connections stay in kombu's pool, which every app on this URL shares.
         self._celery.close()
         self._celery = None
+
+
+class SendBuffer:
+    """Gathers comment ids for ``window`` seconds (or ``size`` ids) and sends them as one task.
+
+    Celery's message building costs more than the rest of accepting a comment; one message
+    per window spreads it over every comment of the window, and the workers unpack fewer
+    messages. Only ids of committed comments come here, so a process that dies holding some
+    loses no comment: they stay pending and the sweeper sends them. A background thread of
+    the process sends; it starts with the first id (after a fork, again in the child).
+    """
+
+    def __init__(
+        self,
+        send: Callable[[Sequence[int], Mapping[int, str] | None], bool],
+        window: float,
+        size: int,
+    ):
+        self._send, self._window, self._size = send, window, size
+        self._ids: list[int] = []
+        self._requests: dict[int, str] = {}
+        self._ready = threading.Condition()
+        # Held while ids are taken and sent: ``flush`` returns only after every id queued
+        # before it is on the broker, whichever thread sent it.
+        self._sending = threading.Lock()
+        self._owner: int | None = None
+        atexit.register(self.flush)
+
+    def add(self, comment_ids: Sequence[int], request_id: str | None = None) -> None:
+        """Queue ids (accepted by request ``request_id``) for the next message; with no
+        window, send them at once."""
+        requests = dict.fromkeys(comment_ids, request_id) if request_id else {}
+        if self._window <= 0:
+            self._send(comment_ids, requests)
+            return
+        with self._ready:
+            if self._owner != os.getpid():
+                self._start()
+            self._ids.extend(comment_ids)
+            self._requests |= requests
+            self._ready.notify()
+
+    def flush(self) -> None:
+        """Send every queued id now, in messages of at most ``size``."""
+        with self._sending:
+            with self._ready:
+                ids, self._ids = self._ids, []
+                requests, self._requests = self._requests, {}
+            for start in range(0, len(ids), self._size):
+                part = ids[start : start + self._size]
+                self._send(part, {i: requests[i] for i in part if i in requests})
+
+    def _start(self) -> None:
+        self._owner = os.getpid()
+        # Ids a parent queued before the fork are the parent's to send.
+        self._ids, self._requests = [], {}
+        threading.Thread(target=self._run, name="scoring-sender", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._ids:
+                    self._ready.wait()
+                deadline = time.monotonic() + self._window
+                while len(self._ids) < self._size and (left := deadline - time.monotonic()) > 0:
+                    self._ready.wait(left)
+            self.flush()

@@ -27,7 +27,7 @@ from moderation.logging_setup import bind, configure_logging, unbind
 from moderation.ops import metrics
 from moderation.ops.heartbeat import Heartbeats
 from moderation.ops.store import OpsStore
-from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS
+from moderation.tasks_client import COMMENT_REQUESTS, RESCORE_COMMENTS, SCORE_COMMENTS
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +118,14 @@ def _comment_requests(args: Any) -> dict[int, str]:
         return {}
     found: dict[int, str] = {}
     for request in args[0]:
-        request_id = (getattr(request, "request_dict", None) or {}).get("request_id")
+        headers = getattr(request, "request_dict", None) or {}
+        request_id = headers.get("request_id")
         comment_ids = (getattr(request, "args", None) or [[]])[0]
         if request_id and isinstance(comment_ids, list):
             found |= {comment_id: request_id for comment_id in comment_ids}
+        # A message gathered from several requests names each comment's (JSON: str keys).
+        for comment_id, its_request in (headers.get(COMMENT_REQUESTS) or {}).items():
+            found[int(comment_id)] = its_request
     return found
 
 

@@ -12,7 +12,7 @@ from moderation.bearer import bearer_key
 from moderation.limits import author_wait, record_failure, too_many_failures
 from moderation.models import Site
 from moderation.services.integration import site_rules
-from moderation.services.sites import site_for_api_key
+from moderation.services.sites import cached_site, site_for_api_key
 
 INVALID_KEY_SCOPE = "invalid-key"
 
@@ -29,7 +29,10 @@ def authenticated_site() -> Site:
             "send the site key as 'Authorization: Bearer <key>'",
             headers=_CHALLENGE,
         )
-    site = site_for_key(lambda: site_for_api_key(db_session(), key))
+    # A key seen in the last seconds costs no query, so it skips the invalid-key count too.
+    site = cached_site(db_session(), key) or site_for_key(
+        lambda: site_for_api_key(db_session(), key)
+    )
     if site is None:
         raise ApiError(401, "unauthorized", "the site key is not valid", headers=_CHALLENGE)
     return site

@@ -60,7 +60,7 @@ def post_comment():
         comment_received(site.name, accepted.comment.public_id)
     # A comment a pre-model rule already decided needs no scoring.
     if accepted.created and accepted.comment.status == Status.PENDING:
-        app_state().tasks.send_for_scoring([accepted.comment.id])
+        app_state().tasks.enqueue_for_scoring([accepted.comment.id])
     body = comment_summary(accepted.comment)
     headers = {"Location": url_for("api_v1.get_comment", public_id=body["id"])}
     if not accepted.created:

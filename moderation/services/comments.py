@@ -15,6 +15,12 @@ from moderation.schemas import CommentSubmission
 from moderation.services.authors import posting_refusal, sanctions_in_force
 from moderation.services.decisions import transition
 from moderation.services.integration import rules_verdict
+from moderation.services.row_cache import RowCache
+
+# An article is read by each of its comments: its row is kept for a few seconds. A change in
+# this process (settings, title) clears the copies; other processes see it within this time.
+ARTICLE_CACHE_SECONDS = 5.0
+_articles: RowCache[Article] = RowCache(Article, ttl=ARTICLE_CACHE_SECONDS)
 
 
 class CommentRefused(Exception):
@@ -127,10 +133,9 @@ def _same_request_or_refuse(earlier: Comment, data: CommentSubmission) -> Commen
 
 def article_for(session: Session, site: Site, data: CommentSubmission) -> Article:
     """The site's article, created on its first comment; title and URL kept up to date."""
-    query = select(Article).where(
-        Article.site_id == site.id, Article.external_id == data.article_id
-    )
-    article = session.scalars(query).one_or_none()
+    article = _articles.get(session, _article_key(site, data.article_id))
+    if article is None:
+        article = _stored_article(session, site, data.article_id)
     if article is None:
         article = Article(site_id=site.id, external_id=data.article_id)
         try:
@@ -138,12 +143,28 @@ def article_for(session: Session, site: Site, data: CommentSubmission) -> Articl
                 session.add(article)
         except IntegrityError:
             # Another request created the same article first.
-            article = session.scalars(query).one()
-    if data.article_url is not None:
+            article = _stored_article(session, site, data.article_id)
+            if article is None:
+                raise
+    # Only a real change writes (and clears the copies of articles).
+    if data.article_url is not None and article.url != data.article_url:
         article.url = data.article_url
-    if data.article_title is not None:
+    if data.article_title is not None and article.title != data.article_title:
         article.title = data.article_title
     return article
+
+
+def _stored_article(session: Session, site: Site, external_id: str) -> Article | None:
+    query = select(Article).where(Article.site_id == site.id, Article.external_id == external_id)
+    article = session.scalars(query).one_or_none()
+    if article is not None:
+        _articles.put(_article_key(site, external_id), article)
+    return article
+
+
+def _article_key(site: Site, external_id: str) -> tuple[object, ...]:
+    # The site's creation time tells a site from a later one that reuses its id.
+    return (site.id, site.created_at, external_id)
 
 
 def _parent_id(session: Session, article: Article, parent_public_id: str | None) -> int | None:

@@ -11,8 +11,14 @@ from sqlalchemy.orm import Session
 
 from moderation.models import Site
 from moderation.policy import SitePolicy
+from moderation.services.row_cache import RowCache
 
 KEY_PREFIX = "msk_"
+# Every comment authenticates: a site read in the last few seconds is not read again. A
+# rotation (or any change to a site) in this process clears the copies at once; other
+# processes stop accepting the old key when their copy expires.
+SITE_CACHE_SECONDS = 5.0
+_sites_by_key: RowCache[Site] = RowCache(Site, ttl=SITE_CACHE_SECONDS)
 
 
 def generate_api_key() -> str:
@@ -56,7 +62,15 @@ def site_for_api_key(session: Session, key: str) -> Site | None:
     site = session.scalars(select(Site).where(Site.api_key_hash == digest)).one_or_none()
     if site is None or not hmac.compare_digest(site.api_key_hash, digest):
         return None
+    _sites_by_key.put(digest, site)
     return site
+
+
+def cached_site(session: Session, key: str) -> Site | None:
+    """The site of this key from the process's recent copies, without a query; or None."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    return _sites_by_key.get(session, hash_api_key(key))
 
 
 def site_by_name(session: Session, name: str) -> Site | None:

@@ -1,0 +1,153 @@
+"""The cheap ingest path: site and article copies, one message for many comments, the
+per-author windows asked in one round trip."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+from limits import parse_many
+from sqlalchemy import event, select
+
+from moderation.db import unit_of_work
+from moderation.limits import AUTHOR_SCOPE, limiter
+from moderation.models import Article, Comment
+from moderation.services.sites import create_site, rotate_api_key, site_by_name
+from moderation.tasks_client import SendBuffer, TaskQueue
+from tests.support import MODEL_PATH, app_with, settings_for_tests
+
+
+def body(i: int = 0, article: str = "a1", **extra) -> dict:
+    return {
+        "article_id": article,
+        "author_id": f"u{i}",
+        "author_name": "U",
+        "text": f"t{i}",
+    } | extra
+
+
+def new_site(sessions) -> tuple[str, str]:
+    name = f"site-{uuid.uuid4().hex[:8]}"
+    with unit_of_work(sessions) as session:
+        return name, create_site(session, name)[1]
+
+
+def statements_on(engine, table: str) -> list[str]:
+    seen: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if f"FROM {table}" in statement:
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    return seen
+
+
+def test_a_known_key_and_article_are_not_read_again(client, sessions):
+    _name, key = new_site(sessions)
+    auth = {"Authorization": f"Bearer {key}"}
+    # The first creates the article, the second reads it (a row only a transaction that
+    # may roll back wrote is never kept).
+    for i in range(2):
+        assert client.post("/api/v1/comments", json=body(i), headers=auth).status_code == 202
+    engine = client.application.extensions["moderation"].engine
+    sites, articles = statements_on(engine, "sites"), statements_on(engine, "articles")
+    for i in range(2, 4):
+        assert client.post("/api/v1/comments", json=body(i), headers=auth).status_code == 202
+    assert (sites, articles) == ([], [])
+    with sessions() as session:
+        assert len(session.scalars(select(Comment)).all()) == 4
+
+
+def test_a_rotated_key_stops_working_at_once(client, sessions):
+    name, old = new_site(sessions)
+    assert client.post("/api/v1/comments", json=body(0), headers=_bearer(old)).status_code == 202
+    with unit_of_work(sessions) as session:
+        new = rotate_api_key(session, site_by_name(session, name))
+    assert client.post("/api/v1/comments", json=body(1), headers=_bearer(old)).status_code == 401
+    assert client.post("/api/v1/comments", json=body(2), headers=_bearer(new)).status_code == 202
+
+
+def test_closing_a_known_article_refuses_its_next_comment(client, sessions):
+    _name, key = new_site(sessions)
+    assert client.post("/api/v1/comments", json=body(0), headers=_bearer(key)).status_code == 202
+    assert client.post("/api/v1/comments", json=body(1), headers=_bearer(key)).status_code == 202
+    closed = client.patch(
+        "/api/v1/articles/a1/settings", json={"closed": True}, headers=_bearer(key)
+    )
+    assert closed.status_code == 200
+    refused = client.post("/api/v1/comments", json=body(2), headers=_bearer(key))
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "article_closed")
+
+
+def test_a_new_title_is_stored_for_a_known_article(client, sessions):
+    _name, key = new_site(sessions)
+    for i, title in enumerate(["First", "First", "Second"]):
+        answer = client.post(
+            "/api/v1/comments", json=body(i, article_title=title), headers=_bearer(key)
+        )
+        assert answer.status_code == 202
+    with sessions() as session:
+        assert session.scalars(select(Article.title)).one() == "Second"
+
+
+def test_comments_of_one_window_go_to_the_workers_in_one_message(database_url, broker):
+    settings = settings_for_tests(database_url, MODEL_PATH, scoring_send_window=1)
+    queue = TaskQueue(settings)
+    try:
+        for ids in ([1], [2], [3, 4]):
+            queue.enqueue_for_scoring(ids)
+        assert broker.llen(settings.task_queue) == 0  # still gathering
+        queue.flush()
+        (raw,) = broker.lrange(settings.task_queue, 0, -1)
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        assert message["headers"]["task"] == "moderation.score_comments"
+        assert args == [[1, 2, 3, 4]]
+    finally:
+        broker.delete(settings.task_queue)
+        queue.close()
+
+
+def test_a_full_message_is_sent_without_waiting_for_the_window():
+    sent: list[list[int]] = []
+    buffer = SendBuffer(lambda ids, _requests: sent.append(list(ids)) or True, window=1, size=2)
+    buffer.add([1, 2, 3])
+    buffer.flush()
+    assert sent == [[1, 2], [3]]
+
+
+def test_without_a_window_each_comment_is_sent_before_the_answer(database_url, broker):
+    with app_with(database_url, broker, scoring_send_window=0) as app:
+        queue = app.extensions["moderation"].settings.task_queue
+        with unit_of_work(app.extensions["moderation"].sessions) as session:
+            key = create_site(session, f"s-{uuid.uuid4().hex[:8]}")[1]
+        answer = app.test_client().post("/api/v1/comments", json=body(), headers=_bearer(key))
+        assert answer.status_code == 202
+        assert broker.llen(queue) == 1
+
+
+def test_a_refused_comment_takes_no_entry_in_the_longer_window(database_url, broker):
+    with app_with(database_url, broker, ratelimit_author="2/minute;5/hour") as app:
+        with unit_of_work(app.extensions["moderation"].sessions) as session:
+            site, key = create_site(session, f"s-{uuid.uuid4().hex[:8]}")
+            site_id = site.id
+        web, author = app.test_client(), f"author-{uuid.uuid4().hex[:6]}"
+        answers = [
+            web.post("/api/v1/comments", json=body(i, author_id=author), headers=_bearer(key))
+            for i in range(3)
+        ]
+        assert [a.status_code for a in answers] == [202, 202, 429]
+        assert int(answers[2].headers["Retry-After"]) >= 1
+        with app.app_context():
+            from hashlib import sha256
+
+            who = f"{site_id}:{sha256(author.encode()).hexdigest()[:32]}"
+            hour = parse_many("5/hour")[0]
+            remaining = limiter.limiter.get_window_stats(hour, AUTHOR_SCOPE, who).remaining
+        assert remaining == 3  # two comments stored, the refused one not counted
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
