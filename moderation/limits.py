@@ -128,9 +128,8 @@ def _acquire_all(items: list[RateLimitItem], *identifiers: str) -> RateLimitItem
     back, so a refused comment counts in none that ``hit`` would not have reached.
     """
     storage = limiter.limiter.storage
-    if not isinstance(storage, RedisStorage) or not isinstance(
-        limiter.limiter, MovingWindowRateLimiter
-    ):
+    pipelined = isinstance(storage, RedisStorage) and hasattr(storage, "lua_acquire_moving_window")
+    if not pipelined or not isinstance(limiter.limiter, MovingWindowRateLimiter):
         for item in items:
             if not limiter.limiter.hit(item, *identifiers):
                 return item
