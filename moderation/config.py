@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     # trained build), or a Detoxify hub name (needs internet).
     model: str = Field(default_factory=default_model_dir)
     model_quantize: Literal["none", "int8"] = "none"
+    # Where the torch signals run: ``cuda`` scores in fp16 and in larger batches.
+    model_device: Literal["cpu", "cuda"] = "cpu"
     # The model for comments detected in a language other than English: a Detoxify hub name
     # (``multilingual``) or a model directory. Unset, such comments follow their site's
     # ``unsupported_language`` choice (held for a person by default).

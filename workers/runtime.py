@@ -56,7 +56,12 @@ class WorkerRuntime:
 
     def _scorer_for(self, model: str) -> Scorer:
         quantize = None if self.settings.model_quantize == "none" else self.settings.model_quantize
-        return scorer_for_model(model, quantize=quantize, num_threads=self.torch_threads())
+        return scorer_for_model(
+            model,
+            quantize=quantize,
+            num_threads=self.torch_threads(),
+            device=self.settings.model_device,
+        )
 
     def check_model(self) -> dict[str, object]:
         """Refuse to start with a model whose files are missing or wrong; describe it.

@@ -37,21 +37,40 @@ def scorer_from_settings(settings: Settings, threads: int | None = None) -> Scor
     """The scorer the settings describe; the model loads on first use."""
     quantize = None if settings.model_quantize == "none" else settings.model_quantize
     return scorer_for_model(
-        settings.model, quantize=quantize, num_threads=threads or settings.model_threads
+        settings.model,
+        quantize=quantize,
+        num_threads=threads or settings.model_threads,
+        device=settings.model_device,
     )
 
 
+def check_device(device: str, quantize: str | None) -> None:
+    """Refuse what cannot run: int8 (CPU only) on CUDA, CUDA on a machine without it."""
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"MODERATION_MODEL_DEVICE: unknown device {device!r}; cpu or cuda")
+    if device == "cuda" and quantize is not None:
+        raise ValueError("MODERATION_MODEL_QUANTIZE=int8 runs on the CPU only, not with cuda")
+
+
 def scorer_for_model(
-    model: str, *, quantize: str | None = None, num_threads: int | None = None
+    model: str,
+    *,
+    quantize: str | None = None,
+    num_threads: int | None = None,
+    device: str = "cpu",
 ) -> Scorer:
-    """The default combined scorer, or Detoxify on a hub name or a trained build's directory."""
+    """The default combined scorer, or Detoxify on a hub name or a trained build's directory.
+
+    ``device``: where the torch signals run (``cpu`` or ``cuda``: fp16, larger batches).
+    """
+    check_device(device, quantize)
     from moderation.scoring.blended import BlendedScorer, blend_weight
     from moderation.scoring.detoxify_scorer import DetoxifyScorer, model_meta
     from moderation.scoring.ensemble import EnsembleScorer, is_ensemble_dir
 
     if is_ensemble_dir(model):
-        return EnsembleScorer(model, quantize=quantize, num_threads=num_threads)
-    scorer = DetoxifyScorer(model, quantize=quantize, num_threads=num_threads)
+        return EnsembleScorer(model, quantize=quantize, num_threads=num_threads, device=device)
+    scorer = DetoxifyScorer(model, quantize=quantize, num_threads=num_threads, device=device)
     weight = blend_weight(model_meta(model))
     return scorer if weight is None else BlendedScorer(scorer, weight)
 

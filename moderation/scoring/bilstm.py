@@ -223,8 +223,11 @@ class BiLSTMSignal:
     labels = LABELS
     batch_size = 256
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, *, device: str = "cpu"):
         self.directory = Path(directory)
+        self.device = device
+        if device == "cuda":
+            self.batch_size = 2048
         self._network: torch.nn.Module | None = None
         self._words: WordIndex | None = None
 
@@ -252,7 +255,10 @@ class BiLSTMSignal:
     def _load(self) -> tuple[torch.nn.Module, WordIndex]:
         if self._network is None or self._words is None:
             arrays, words = self._arrays()
-            self._network, self._words = build_network(arrays), words
+            network = build_network(arrays)
+            if self.device == "cuda":
+                network = network.to("cuda").half()
+            self._network, self._words = network, words
         return self._network, self._words
 
     def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
@@ -264,6 +270,6 @@ class BiLSTMSignal:
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 ids = torch.from_numpy(words.padded(texts[start : start + self.batch_size]))
-                for values in network(ids).tolist():
+                for values in network(ids.to(self.device)).float().cpu().tolist():
                     rows.append(dict(zip(LABELS, values, strict=True)))
         return rows

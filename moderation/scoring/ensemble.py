@@ -100,12 +100,19 @@ class MiniLMSignal:
     name = "minilm"
     labels = LABELS
 
-    def __init__(self, directory: Path, *, quantize: str | None, num_threads: int | None):
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        quantize: str | None,
+        num_threads: int | None,
+        device: str = "cpu",
+    ):
         from moderation.scoring.detoxify_scorer import DetoxifyScorer
 
         self.directory = Path(directory)
         self.scorer = DetoxifyScorer(
-            str(directory), quantize=quantize, num_threads=num_threads, record=False
+            str(directory), quantize=quantize, num_threads=num_threads, record=False, device=device
         )
 
     def check(self) -> None:
@@ -123,7 +130,12 @@ class EnsembleScorer:
     """Scores with every signal, then combines them per label as ``meta.json`` says."""
 
     def __init__(
-        self, model_dir: str | Path, *, quantize: str | None = None, num_threads: int | None = None
+        self,
+        model_dir: str | Path,
+        *,
+        quantize: str | None = None,
+        num_threads: int | None = None,
+        device: str = "cpu",
     ):
         self.directory = Path(model_dir).expanduser().resolve()
         self.meta = read_meta(self.directory)
@@ -131,10 +143,16 @@ class EnsembleScorer:
             raise SignalError(f"{self.directory}: not a combined model (meta.json kind)")
         self.combination: Combination = self.meta["combination"]
         signals_meta = self.meta.get("signals", {})
-        bilstm = BiLSTMSignal(self.directory / BILSTM_DIR)
+        # alt-profanity-check is a linear model in scikit-learn: it stays on the CPU.
+        bilstm = BiLSTMSignal(self.directory / BILSTM_DIR, device=device)
         profanity = ProfanitySignal(signals_meta.get("profanity", {}).get("version"))
         self.signals = (
-            MiniLMSignal(self.directory / MINILM_DIR, quantize=quantize, num_threads=num_threads),
+            MiniLMSignal(
+                self.directory / MINILM_DIR,
+                quantize=quantize,
+                num_threads=num_threads,
+                device=device,
+            ),
             bilstm,
             profanity,
             SentenceMaxSignal(bilstm),
