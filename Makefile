@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 SIGNAL_SPEC := toxic-comment-classifier==0.3.0
 PYTEST_ARGS ?=
 
-.PHONY: install run shell test soak compose-test lint format model bench quality compat-latency clean
+.PHONY: install run shell test soak compose-test lint format model bench bench-gpu quality compat-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ bench: install ## Throughput and latency of the real stack (needs PostgreSQL, Re
 	@command -v wrk >/dev/null || { echo "bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(BIN)/moderation model build
 	$(BIN)/python -m bench.pipeline
+
+bench-gpu: install ## On a CUDA machine: MiniLM and a bert-base-sized model at batch 32/128/512.
+	$(BIN)/moderation model build
+	$(BIN)/python -m bench.gpu
 
 quality: install ## Each signal and the default scorer: ROC-AUC, recall, clean held, speed.
 	$(BIN)/moderation model build

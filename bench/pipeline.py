@@ -24,6 +24,7 @@ from celery import Celery
 from sqlalchemy import select
 
 from bench.drain import drain_rate
+from bench.round_trips import measure as round_trips
 from bench.stack import (
     bench_settings,
     environment,
@@ -283,6 +284,9 @@ def main() -> None:
     texts, source = comment_texts(args.comments)
     logs = Path(tempfile.mkdtemp(prefix="bench-"))
     results: dict = {"machine": machine(), "texts": source, "comments": len(texts)}
+    results["load_average_at_start"] = _load_average()
+    _step("round trips per accepted comment (in process)")
+    results["ingest_round_trips"] = round_trips(200)
     _step("ceiling (fp32, one process)")
     results["ceiling_per_s"] = ceiling(args.model, texts)
     _step("ceiling (int8)")
@@ -303,6 +307,10 @@ def main() -> None:
         )
         _step("end to end, two worker processes on the same broker")
         results["two_workers_per_s"] = _two_workers(settings, key, texts, logs)
+        _step("end to end, one worker with 4 processes (1 torch thread each)")
+        results["four_processes_per_s"] = drain_rate(
+            settings, key, texts, processes=4, log=logs / "worker4.log", extra_env=single
+        )
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         with running(gunicorn_command(port), environment(settings), logs / "gunicorn.log"):
@@ -331,6 +339,7 @@ def main() -> None:
     results["naive_per_s"] = naive_rate(args.model, texts[:300], logs / "naive.log")
     results["end_to_end_vs_ceiling"] = results["end_to_end_per_s"] / results["ceiling_per_s"]
     results["end_to_end_vs_naive"] = results["end_to_end_per_s"] / results["naive_per_s"]
+    results["load_average_at_end"] = _load_average()
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
@@ -351,6 +360,11 @@ def _two_workers(settings, key, texts, logs: Path) -> float:
         )
 
 
+def _load_average() -> float:
+    """The one-minute load average: other work on the machine makes figures meaningless."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
 def _purge(settings) -> None:
     """Drop the ingest run's comments and their queued tasks."""
     redis.Redis.from_url(settings.broker_url).delete(settings.task_queue)
@@ -366,7 +380,15 @@ def _step(name: str) -> None:
 
 def print_table(r: dict) -> None:
     """The figures as one table."""
+    trips = r["ingest_round_trips"]
     rows = [
+        (
+            "ingest round trips per accepted comment (sequential)",
+            f"{trips['db_round_trips']:.1f} database, {trips['redis_round_trips']:.1f} Redis; "
+            f"{trips['ms_per_request']:.2f} ms in process (db {trips['ms_database']:.2f}, "
+            f"redis {trips['ms_redis']:.2f}, task message {trips['ms_task_send']:.2f}, "
+            f"other {trips['ms_other']:.2f})",
+        ),
         (
             "ingest: POST /api/v1/comments (wrk, 16 conns, gunicorn 2 workers)",
             f"{r['ingest_per_s']:.0f} req/s, p50 {r['ingest_p50_ms']:.1f} ms, "
@@ -375,6 +397,7 @@ def print_table(r: dict) -> None:
         ("end to end: decisions/s, 1 worker x 2 processes", f"{r['end_to_end_per_s']:.1f}"),
         ("end to end: 1 worker process", f"{r['one_worker_per_s']:.1f}"),
         ("end to end: 2 worker processes, same broker", f"{r['two_workers_per_s']:.1f}"),
+        ("end to end: 1 worker x 4 processes (1 thread)", f"{r['four_processes_per_s']:.1f}"),
         (
             "submit-to-decision at 20/s: p50 / p99",
             f"{r['latency_p50_ms']:.0f} ms / {r['latency_p99_ms']:.0f} ms "
@@ -396,6 +419,7 @@ def print_table(r: dict) -> None:
         print(f"{name.ljust(width)}  {value}")
     m = r["machine"]
     print(f"\nmachine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}; texts: {r['texts']}")
+    print(f"load average: {r['load_average_at_start']} at start, {r['load_average_at_end']} at end")
 
 
 if __name__ == "__main__":

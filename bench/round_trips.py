@@ -109,6 +109,12 @@ class Probe:
                 probe.tally.redis_s += time.perf_counter() - started
 
         serializer.pack = pack_command
+
+        def restore() -> None:
+            serializer.pack = pack
+            connection.send_packed_command, connection.read_response = send, read
+
+        self.close = restore
         connection.send_packed_command = send_packed_command
         connection.read_response = read_response
 
@@ -147,10 +153,19 @@ def _time_sends(app, probe: Probe) -> None:
 
 def measure(requests: int) -> dict:
     """Post ``requests`` comments; the round trips of the last one and mean costs of all."""
+
+    texts, _ = comment_texts(requests + 20)
+    logging.disable(logging.INFO)
+    try:
+        return _measure(texts)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _measure(texts: list[str]) -> dict:
     from moderation import create_app
     from moderation.app_state import EXTENSION_KEY
 
-    texts, _ = comment_texts(requests + 20)
     with fresh_postgres() as database_url:
         settings = bench_settings(database_url)
         key = new_site_key(settings)
@@ -178,6 +193,7 @@ def measure(requests: int) -> dict:
                 tallies.append(tally)
                 walls.append(wall)
         _drain_buffers(app)
+        probe.close()
         app.extensions[EXTENSION_KEY].tasks.close()
         app.extensions[EXTENSION_KEY].engine.dispose()
     last = tallies[-1]
@@ -215,7 +231,8 @@ def print_report(figures: dict, listing: bool) -> None:
         f"{figures['redis_round_trips']:.1f} Redis round trips; "
         f"{figures['ms_per_request']:.2f} ms in process = database "
         f"{figures['ms_database']:.2f} + Redis {figures['ms_redis']:.2f} "
-        f"+ building the task message {figures['ms_task_send']:.2f} + other {figures['ms_other']:.2f}"
+        f"+ building the task message {figures['ms_task_send']:.2f} "
+        f"+ other {figures['ms_other']:.2f}"
     )
     if listing:
         print("database:", *figures["db_statements_last"], sep="\n  ")
@@ -229,7 +246,6 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print each round trip")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    logging.disable(logging.INFO)
     figures = measure(args.requests)
     if args.json:
         print(json.dumps(figures, indent=2))
