@@ -42,12 +42,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def _workers_alive(app: Flask, settings: Settings) -> bool:
-    """Whether a worker sent a heartbeat lately (the compatible APIs ask before waiting)."""
-    from moderation.ops.heartbeat import any_alive
+    """Whether a worker sent a heartbeat lately and has warmed its model (the compatible
+    APIs ask before waiting)."""
+    from moderation.ops.heartbeat import any_ready
     from moderation.ops.web import STORE_KEY
 
     store = app.extensions[STORE_KEY]
-    return any_alive(store, settings.worker_heartbeat_max_age)
+    return any_ready(store, settings.worker_heartbeat_max_age)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -16,6 +16,8 @@ os.environ["MODERATION_ENV"] = "test"
 from moderation import create_app
 from moderation.db import make_engine, make_session_factory, unit_of_work
 from moderation.migrate import upgrade_database
+from moderation.ops.heartbeat import any_ready
+from moderation.ops.store import OpsStore
 from moderation.services.sites import create_site
 from moderation.tasks_client import TaskQueue
 from tests.support import (
@@ -25,6 +27,7 @@ from tests.support import (
     WorkerProcess,
     postgres_database,
     settings_for_tests,
+    wait_until,
     wipe,
 )
 
@@ -125,6 +128,12 @@ def warm_worker(worker, settings) -> WorkerProcess:
         queue.score_now(["warming up"], timeout=300)
     finally:
         queue.close()
+    # The compatible APIs wait only for a worker that says it scored its warm-up batch.
+    store = OpsStore.from_settings(settings)
+    try:
+        assert wait_until(lambda: any_ready(store, max_age=60), timeout=300)
+    finally:
+        store.client.close()
     return worker
 
 

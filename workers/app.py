@@ -29,7 +29,14 @@ def _fresh_connections_after_fork(**_kwargs: object) -> None:
     from workers.runtime import runtime
 
     runtime.after_fork()
-    runtime.warm_up_in_background()
+    runtime.warm_up_in_background(on_ready=_ready_for_sync_scoring)
+
+
+def _ready_for_sync_scoring(scorer: object) -> None:
+    # The worker's name was learnt before the fork, so each pool process knows it.
+    if monitor.nodename:
+        name, version = getattr(scorer, "model_name", "?"), getattr(scorer, "model_version", "?")
+        monitor.heartbeats.mark_ready(monitor.nodename, name=str(name), version=str(version))
 
 
 @celeryd_after_setup.connect
@@ -40,3 +47,5 @@ def _remember_pool_size(sender: str, instance: object, **_kwargs: object) -> Non
     runtime.pool_size = int(getattr(instance, "concurrency", 1) or 1)
     # A broken model stops the worker here, before the pool forks; else ops can see it.
     monitor.heartbeats.describe_model(sender, runtime.check_model())
+    # A worker restarted under the same name is loading again until a pool process warms up.
+    monitor.heartbeats.mark_loading(sender)

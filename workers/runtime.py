@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,6 +16,14 @@ from moderation.scoring import Scorer, describe_model, scorer_for_model, scorer_
 from moderation.scoring.language import Multilingual, multilingual_coverage
 
 log = logging.getLogger(__name__)
+
+# Scored once per pool process before it counts as ready: a short and a long text, so that
+# the first real batch of either kind meets no lazy loading.
+WARM_UP_BATCH = (
+    "Thanks for the article.",
+    "I read the whole piece twice and I still think the council should publish the figures "
+    "before the vote, so that everyone can judge the plan on the numbers.",
+)
 
 
 class WorkerRuntime:
@@ -101,16 +110,32 @@ class WorkerRuntime:
             return self.settings.model_threads
         return max(1, (os.cpu_count() or 1) // max(1, self.pool_size))
 
-    def warm_up_in_background(self) -> None:
-        """Load the model in a thread, so the first request someone waits for is not slow.
+    def warm_up_in_background(self, on_ready: Callable[[Scorer], object] | None = None) -> None:
+        """Load the model and score a warm-up batch in a thread, then call ``on_ready``.
 
         Not in the pool process's start-up itself: Celery gives a new child a few seconds
         to report, and loading takes longer on a busy machine. A task that arrives first
-        waits for the same load (the scorer loads once, under a lock).
+        waits for the same load (the scorer loads once, under a lock). Only a batch that
+        scored proves the model usable and every lazy part of it loaded, so readiness
+        waits for one.
         """
-        warm = getattr(self.scorer, "warm_up", None)
-        if warm is not None:
-            threading.Thread(target=warm, name="model-warm-up", daemon=True).start()
+        threading.Thread(
+            target=self._warm_up, args=(on_ready,), name="model-warm-up", daemon=True
+        ).start()
+
+    def _warm_up(self, on_ready: Callable[[Scorer], object] | None) -> None:
+        scorers = [self.scorer] + ([self.multilingual.scorer] if self.multilingual else [])
+        try:
+            for scorer in scorers:
+                warm = getattr(scorer, "warm_up", None)
+                if warm is not None:
+                    warm()
+                scorer.score_batch(list(WARM_UP_BATCH))
+        except Exception as exc:  # the first real batch fails the same way, where it is handled
+            log.error("the model did not score its warm-up batch: %r", exc)
+            return
+        if on_ready is not None:
+            on_ready(self.scorer)
 
     def after_fork(self) -> None:
         """Drop connections inherited from the parent without closing them under it."""

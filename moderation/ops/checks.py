@@ -13,6 +13,9 @@ from sqlalchemy.orm import Session
 from moderation.ops.heartbeat import Heartbeats
 from moderation.ops.store import OpsStore
 
+# What the worker check says of a live worker that has not yet scored its warm-up batch.
+LOADING_MODEL = "loading model"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -67,7 +70,11 @@ def check_worker_heartbeats(store: OpsStore, max_age: float) -> Check:
         return Check("workers", False, "no worker heartbeat")
     newest = beats[0].age(now)
     detail = f"{len(fresh)} of {len(beats)} worker(s) fresh; newest heartbeat {newest:.1f} s ago"
-    return Check("workers", bool(fresh), f"{detail} (limit {max_age:g} s)")
+    detail = f"{detail} (limit {max_age:g} s)"
+    if fresh and not any(beat.ready for beat in fresh):
+        # Alive, but a request someone waits for would wait for the model to load.
+        return Check("workers", False, f"{LOADING_MODEL}: {detail}")
+    return Check("workers", bool(fresh), detail)
 
 
 def readiness_checks(session: Session, store: OpsStore) -> list[Check]:

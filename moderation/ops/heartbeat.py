@@ -3,8 +3,10 @@
 Each worker's main process writes one record every time Celery sends its own event
 heartbeat (every 2 s, task events on) and deletes it on a clean shutdown; a worker that
 hangs or dies simply stops writing, so the age of its record is the truth about it.
-The worker's pool processes add the model they loaded, which only they know, and how many
-comments they scored.
+The worker's pool processes add the model they loaded, which only they know, how many
+comments they scored, and when they are ready: a worker is ready for synchronous scoring
+only once a pool process has loaded its model and scored a warm-up batch with it. Until
+then it is alive but "loading model", and requests someone waits for are not sent to it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -37,6 +39,7 @@ class Heartbeat:
     scored: int = 0
     model_name: str | None = None
     model_version: str | None = None
+    ready: bool = False
 
     def age(self, now: float | None = None) -> float:
         """Seconds since this heartbeat."""
@@ -59,6 +62,7 @@ class Heartbeats:
         self._models = store.key("models")
         self._scored = store.key("scored")
         self._cards = store.key("model_cards")
+        self._ready = store.key("ready")
 
     def beat(self, worker: str, *, active: int, processed: int) -> bool:
         """Record that this worker is alive now; best effort."""
@@ -70,8 +74,24 @@ class Heartbeats:
         return self.store.write(partial(self._forget, [worker]))
 
     def _forget(self, workers: list[str], pipe: Any) -> None:
-        for key in (self._workers, self._models, self._scored, self._cards):
+        for key in (self._workers, self._models, self._scored, self._cards, self._ready):
             pipe.hdel(key, *workers)
+
+    def mark_ready(self, worker: str, *, name: str, version: str) -> bool:
+        """A pool process of this worker loaded this model and scored a warm-up batch."""
+        now = time.time()
+        ready = json.dumps({"at": now, "pid": os.getpid()})
+        model = json.dumps({"name": name, "version": version, "at": now})
+
+        def write(pipe: Any) -> None:
+            pipe.hset(self._models, worker, model)
+            pipe.hset(self._ready, worker, ready)
+
+        return self.store.write(write)
+
+    def mark_loading(self, worker: str) -> bool:
+        """A (re)starting worker: not ready until a pool process says so again."""
+        return self.store.write(lambda pipe: pipe.hdel(self._ready, worker))
 
     def describe_model(self, worker: str, card: dict[str, Any]) -> bool:
         """Record the model a worker runs, its thresholds and recorded quality; best effort."""
@@ -113,11 +133,14 @@ class Heartbeats:
         pipe = self.store.client.pipeline(transaction=False)
         for key in (self._workers, self._models, self._scored):
             pipe.hgetall(key)
-        workers, models, scored = pipe.execute()
+        pipe.hkeys(self._ready)
+        workers, models, scored, ready = pipe.execute()
         beats, stale = [], []
         for raw_name, raw in workers.items():
             name = raw_name.decode()
             beat = _parse(name, raw, models.get(raw_name), scored.get(raw_name))
+            if beat is not None and raw_name in ready:
+                beat = replace(beat, ready=True)
             if beat is None or now - beat.at > FORGET_AFTER_SECONDS:
                 stale.append(name)
             else:
@@ -141,6 +164,26 @@ def any_alive(store: OpsStore, max_age: float) -> bool:
     for raw in records:
         try:
             if now - float(json.loads(raw)["at"]) <= max_age:
+                return True
+        except (ValueError, KeyError, TypeError):
+            continue
+    return False
+
+
+def any_ready(store: OpsStore, max_age: float) -> bool:
+    """True when some worker beat within ``max_age`` seconds and has warmed its model, or
+    when Redis cannot tell (the caller's own attempt then finds and reports the outage)."""
+    try:
+        pipe = store.client.pipeline(transaction=False)
+        pipe.hgetall(store.key("workers"))
+        pipe.hkeys(store.key("ready"))
+        records, ready = pipe.execute()
+    except redis.RedisError:
+        return True
+    now = time.time()
+    for name in set(records) & set(ready):
+        try:
+            if now - float(json.loads(records[name])["at"]) <= max_age:
                 return True
         except (ValueError, KeyError, TypeError):
             continue

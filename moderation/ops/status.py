@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings
 from moderation.db import utcnow
-from moderation.ops.checks import Check, check_broker, check_database
+from moderation.ops.checks import LOADING_MODEL, Check, check_broker, check_database
 from moderation.ops.heartbeat import Heartbeat, Heartbeats
 from moderation.ops.metrics import decisions_by_minute
 from moderation.ops.store import OpsStore, queue_length
@@ -37,6 +37,7 @@ class WorkerRow:
     processed: int | None = None
     scored: int | None = None
     model: str | None = None
+    ready: bool = False
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def _worker_rows(beats: Sequence[Heartbeat], answers: dict[str, dict[str, int]])
                 processed=answer["processed"] if answer else (beat.processed if beat else None),
                 scored=beat.scored if beat else None,
                 model=beat.model if beat else None,
+                ready=beat.ready if beat else False,
             )
         )
     return rows
@@ -212,7 +214,10 @@ def _workers_check(rows: list[WorkerRow], max_age: float, broker: Check) -> Chec
         if row.answered and row.heartbeat_age is not None and row.heartbeat_age <= max_age
     ]
     detail = f"{len(alive)} of {len(rows)} worker(s) answered ping with a heartbeat"
-    return Check("workers", bool(alive), f"{detail} younger than {max_age:g} s")
+    detail = f"{detail} younger than {max_age:g} s"
+    if alive and not any(row.ready for row in alive):
+        return Check("workers", False, f"{LOADING_MODEL}: {detail}")
+    return Check("workers", bool(alive), detail)
 
 
 def _backlog_check(backlog: Backlog | None, max_age: float, now: datetime) -> Check:
@@ -296,7 +301,7 @@ def _worker_cells(row: WorkerRow) -> tuple[object, ...]:
         _or_dash(row.reserved),
         _or_dash(row.processed),
         _or_dash(row.scored),
-        row.model or "not loaded yet",
+        (row.model or "-") if row.ready else LOADING_MODEL,
     )
 
 
