@@ -4,12 +4,14 @@ every operation, successes and errors, as its schemas say."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import jsonschema_rs
 import pytest
 import schemathesis
 from sqlalchemy import select, update
 
+from moderation.api.public import reader_author_id
 from moderation.db import unit_of_work
 from moderation.models import Comment, Site
 from moderation.services.integration import ensure_publishable_key, set_allowed_origins
@@ -22,7 +24,13 @@ SITE = "example-news"
 ORIGIN = "https://news.example"
 ARTICLE = "politics/2026/budget"
 # Blueprints whose every route the document describes; Coral and OpenAI are not in it.
-DOCUMENTED_BLUEPRINTS = {"api_v1", "public_api", "compat_perspective"}
+DOCUMENTED_BLUEPRINTS = {
+    "api_v1",
+    "public_api",
+    "public_api.dsa_public",
+    "dsa_api",
+    "compat_perspective",
+}
 _VARIABLE = re.compile(r"<(?:(\w+)(?:\(([^)]*)\))?:)?(\w+)>")
 
 
@@ -110,6 +118,8 @@ def test_the_schemas_say_what_the_endpoints_answer(schema, client, sessions, acc
     _moderation_api(call, {"Authorization": f"Bearer {token}"}, held, approved)
     _community_api(call, {"Authorization": f"Bearer {token}"}, sessions)
     _perspective(call, site.key)
+    _dsa_exports(call, site.auth)
+    _dsa_widget(call, site, sessions)
     documented = {
         (path, method) for path, item in schema.raw_schema["paths"].items() for method in item
     }
@@ -306,6 +316,85 @@ def _perspective(call, key: str) -> None:
     body = {"comment": {"text": "Fair."}, "requestedAttributes": {"TOXICITY": {}}}
     call("post", analyze, analyze, 403, json=body)
     call("post", analyze, f"{analyze}?key={key}", 400, json={"comment": {}})
+
+
+def _dsa_exports(call, auth: dict[str, str]) -> None:
+    today = datetime.now(UTC).date()
+    period = f"since={today}&until={today + timedelta(days=1)}"
+    statements = "/api/v1/dsa/statements"
+    exported = call("get", statements, f"{statements}?{period}", 200, headers=auth).get_json()
+    assert exported["statements"], "the decisions above issued no statement of reasons"
+    inverted = f"since={today}&until={today - timedelta(days=1)}"
+    call("get", statements, f"{statements}?{inverted}", 400, headers=auth)
+    call(
+        "get",
+        statements,
+        f"{statements}?since=0001-01-01T00:00%2B01:00&until={today}",
+        400,
+        headers=auth,
+    )
+    call("get", statements, f"{statements}?since=a%00b&until={today}", 422, headers=auth)
+    call("get", statements, f"{statements}?{period}", 401)
+    report = "/api/v1/dsa/report"
+    rows = call("get", report, f"{report}?{period}", 200, headers=auth).get_json()["rows"]
+    assert ("period", "since") in {(row["section"], row["item"]) for row in rows}
+    call("get", report, f"{report}?since={today}", 400, headers=auth)
+    call("get", report, f"{report}?{period}", 401)
+
+
+def _dsa_widget(call, site: _Site, sessions) -> None:
+    token = "d" * 32
+    with sessions() as session:
+        row = session.scalars(select(Site).where(Site.name == SITE)).one()
+        author = reader_author_id(row, token)
+    # The rules hold it: a restriction, with its statement of reasons.
+    restricted = seed_comment(sessions, SITE, ABUSIVE, article=ARTICLE, author=author)
+    origin = {"Origin": ORIGIN}
+    base = f"/api/v1/public/{site.publishable}/dsa"
+
+    notices = "/api/v1/public/{key}/dsa/notices"
+    body = {
+        "category": "defamation",
+        "explanation": "It falsely accuses a named official of a crime.",
+        "comments": [restricted],
+        "good_faith": True,
+        "reporter_name": "Eva Reader",
+        "reporter_email": "eva@example.test",
+    }
+    filed = call("post", notices, f"{base}/notices", 201, json=body, headers=origin).get_json()
+    call("post", notices, f"{base}/notices", 422, json=body | {"category": "rude"}, headers=origin)
+    unstorable = body | {"explanation": "a\x00b"}
+    call("post", notices, f"{base}/notices", 422, json=unstorable, headers=origin)
+    call(
+        "post",
+        notices,
+        f"{base}/notices",
+        404,
+        json=body | {"comments": "cmt_nope"},
+        headers=origin,
+    )
+    call("post", notices, f"{base}/notices", 403, json=body)
+    notice = notices + "/{reference}"
+    status = call("get", notice, f"{base}/notices/{filed['reference']}", 200, headers=origin)
+    assert status.get_json()["comments"] == [{"id": restricted, "outcome": "pending"}]
+    call("get", notice, f"{base}/notices/DSA-NOPE", 404, headers=origin)
+
+    statements = "/api/v1/public/{key}/dsa/statements"
+    reader = origin | {"Reader-Token": token}
+    mine = call("get", statements, f"{base}/statements", 200, headers=reader).get_json()
+    (statement,) = mine["statements"]
+    assert statement["comment_id"] == restricted and statement["appeal"] is None
+    call("get", statements, f"{base}/statements", 401, headers=origin)
+
+    appeal = statements + "/{public_id}/appeal"
+    url = f"{base}/statements/{statement['id']}/appeal"
+    text = {"text": "It is a quotation, not an insult."}
+    call("post", appeal, url, 201, json=text, headers=reader)
+    again = call("post", appeal, url, 409, json=text, headers=reader).get_json()
+    assert again["error"]["code"] == "already_appealed"
+    call("post", appeal, url, 422, json={"text": " "}, headers=reader)
+    call("post", appeal, f"{base}/statements/sor_nope/appeal", 404, json=text, headers=reader)
+    call("post", appeal, url, 401, json=text, headers=origin)
 
 
 def test_a_drifted_answer_fails_its_schema(schema, client, site_key):

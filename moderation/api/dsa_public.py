@@ -9,23 +9,46 @@ restrictions and appeals one, once.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response, request, url_for
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from moderation.api.dsa import DSA
 from moderation.api.errors import ApiError
+from moderation.api.openapi import Answer, Header, documented
 from moderation.api.parsing import json_object
-from moderation.api.public import _setting, client_ip, public_api, public_site, reader_author_id
+from moderation.api.public import (
+    READER_CHARACTERS,
+    _origin,
+    _setting,
+    client_ip,
+    public_api,
+    public_site,
+    reader_author_id,
+)
+from moderation.api.responses import AuthorAppeal, AuthorStatements, NoticeStatus
 from moderation.app_state import db_session
 from moderation.dsa.appeals import (
+    MAX_TEXT,
     AppealRefused,
     appeal_deadline,
     appeal_of,
     appeal_view,
     file_appeal,
 )
-from moderation.dsa.notices import NoticeForm, NoticeRefused, file_notice, notice_by_reference
+from moderation.dsa.notices import (
+    CATEGORIES,
+    MAX_COMMENTS,
+    MAX_EXPLANATION,
+    MAX_LAW,
+    MAX_NAME,
+    NoticeForm,
+    NoticeRefused,
+    file_notice,
+    notice_by_reference,
+)
 from moderation.dsa.notices import notice_status as notice_view
 from moderation.dsa.statements import restriction_words, statements_of_author
 from moderation.limits import limiter
@@ -34,7 +57,55 @@ from moderation.models import Site, StatementOfReasons
 dsa_public = Blueprint("dsa_public", __name__, url_prefix="/dsa")
 READER_TOKEN = "Reader-Token"  # noqa: S105  (a header name, not a secret)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+# PostgreSQL cannot store or compare a NUL, and a lone surrogate cannot be encoded as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SLOW = "too many requests in a short time; try again later"
+READER_TOKEN_HEADER = Header(
+    READER_TOKEN,
+    "the widget's reader token: the author's own statements only",
+    {"type": "string", "minLength": 16, "maxLength": 128, "pattern": READER_CHARACTERS},
+    required=True,
+)
+NoticeCategory = Literal[tuple(CATEGORIES)]  # type: ignore[valid-type]
+
+
+# ------------------------------------------------------------------------------ what is read
+# The bodies are read field by field below (``post_notice``, ``post_appeal``); these models
+# are what the document says of them.
+
+
+class NoticeSubmission(BaseModel):
+    """A notice of illegal content (Art. 16 DSA)."""
+
+    category: NoticeCategory = Field(
+        description="the kind of illegal content; child_sexual_abuse may be anonymous"
+    )
+    explanation: str = Field(
+        min_length=1, max_length=MAX_EXPLANATION, description="why the content is illegal"
+    )
+    comments: (
+        Annotated[list[str], Field(min_length=1, max_length=MAX_COMMENTS)]
+        | Annotated[str, Field(min_length=1)]
+    ) = Field(description="the ids of the comments the notice names (one may be a string)")
+    good_faith: Literal[True] = Field(
+        description="the reporter confirms the notice is accurate and complete to the best of "
+        "their knowledge"
+    )
+    law: str | None = Field(None, max_length=MAX_LAW, description="the law broken, if known")
+    reporter_name: str | None = Field(
+        None, max_length=MAX_NAME, description="required unless the category is child_sexual_abuse"
+    )
+    reporter_email: str | None = Field(
+        None,
+        max_length=254,
+        description="an email address; required unless the category is child_sexual_abuse",
+    )
+
+
+class AppealSubmission(BaseModel):
+    """An author's appeal against a decision (Art. 20 DSA)."""
+
+    text: str = Field(min_length=1, max_length=MAX_TEXT, description="why the decision is wrong")
 
 
 @dsa_public.after_request
@@ -66,15 +137,32 @@ def _refused(exc: NoticeRefused | AppealRefused) -> ApiError:
 
 
 @dsa_public.post("/notices")
+@documented(
+    "dsaFileNotice",
+    Answer(
+        201,
+        NoticeStatus,
+        "received; the reference follows it",
+        headers={"Location": "where the notice's status can be read"},
+    ),
+    tag=DSA,
+    security=None,
+    body=NoticeSubmission,
+    headers=[_origin(required=True)],
+    errors=(400, 401, 403, 404, 413, 415, 422),
+)
 @limiter.limit(_setting("ratelimit_public_ip"), key_func=client_ip, error_message=_SLOW)
 def post_notice():
-    """File a notice of illegal content naming one or more comments: 201 with its reference."""
+    """File a notice of illegal content naming one or more comments: 201 with its reference.
+
+    A comment that is not the site's is a 404 naming `comments`; a missing or invalid field
+    a 422 naming it."""
     site = public_site()
     body = json_object()
     comments = body.get("comments", [])
     if isinstance(comments, str):
         comments = [comments]
-    if not isinstance(comments, list) or not all(isinstance(c, str) for c in comments):
+    if not isinstance(comments, list) or not all(_storable(c) for c in comments):
         raise ApiError(422, "invalid", "comments must be a list of comment ids", "comments")
     form = NoticeForm(
         category=_optional_str(body, "category"),
@@ -98,12 +186,27 @@ def post_notice():
 
 def _optional_str(body: dict[str, Any], name: str) -> str | None:
     value = body.get(name)
-    if value is None or isinstance(value, str):
+    if value is None or _storable(value):
         return value
+    if isinstance(value, str):
+        raise ApiError(422, "invalid", f"{name} must not contain NUL or lone surrogates", name)
     raise ApiError(422, "invalid", f"{name} must be a string", name)
 
 
+def _storable(value: Any) -> bool:
+    """A string the database can store and compare."""
+    return isinstance(value, str) and not _UNSTORABLE.search(value)
+
+
 @dsa_public.get("/notices/<reference>")
+@documented(
+    "dsaNoticeStatus",
+    Answer(200, NoticeStatus, "the notice"),
+    tag=DSA,
+    security=None,
+    headers=[_origin(required=False)],
+    errors=(400, 401, 403, 404),
+)
 @limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
 def get_notice(reference: str):
     """A notice's state and outcome, by the reference its reporter got."""
@@ -117,9 +220,19 @@ def get_notice(reference: str):
 
 
 @dsa_public.get("/statements")
+@documented(
+    "dsaAuthorStatements",
+    Answer(200, AuthorStatements, "the reader's statements"),
+    tag=DSA,
+    security=None,
+    headers=[_origin(required=False), READER_TOKEN_HEADER],
+    errors=(400, 401, 403),
+)
 @limiter.limit(_setting("ratelimit_public_read"), key_func=client_ip)
 def list_statements():
-    """The reader's own statements of reasons, newest first."""
+    """The reader's own statements of reasons, newest first (the latest 50).
+
+    Without a well-formed `Reader-Token`, a 401."""
     site = public_site()
     session = db_session()
     statements = statements_of_author(session, site.id, _author(site))
@@ -127,15 +240,29 @@ def list_statements():
 
 
 @dsa_public.post("/statements/<public_id>/appeal")
+@documented(
+    "dsaAppealStatement",
+    Answer(201, AuthorAppeal, "received; a moderator will decide it"),
+    tag=DSA,
+    security=None,
+    body=AppealSubmission,
+    headers=[_origin(required=True), READER_TOKEN_HEADER],
+    errors=(400, 401, 403, 404, 409, 413, 415, 422),
+)
 @limiter.limit(_setting("ratelimit_public_author"), key_func=client_ip, error_message=_SLOW)
 def post_appeal(public_id: str):
-    """Contest one of the reader's own decisions, once, within six months."""
+    """Contest one of the reader's own decisions, once, within six months.
+
+    Another reader's statement is a 404; a second appeal a 409 `already_appealed`, one after
+    six months a 409 `appeal_window_closed`."""
     site = public_site()
     author = _author(site)
     body = json_object()
     session = db_session()
     statement = _own_statement(site, author, public_id)
     text = body.get("text")
+    if isinstance(text, str) and not _storable(text):
+        raise ApiError(422, "invalid", "text must not contain NUL or lone surrogates", "text")
     try:
         appeal = file_appeal(session, statement, text if isinstance(text, str) else None)
     except AppealRefused as exc:

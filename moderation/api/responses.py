@@ -8,12 +8,20 @@ schemas. A body this API builds allows no other field; stored JSON that grew ove
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moderation.models import Actor, DeliveryStatus, Status
+from moderation.models import (
+    Actor,
+    AppealOutcome,
+    AppealState,
+    DeliveryStatus,
+    NoticeDecision,
+    NoticeState,
+    Status,
+)
 from moderation.schemas import MAX_TEXT_LENGTH, Omitted
 from moderation.services.moderation import Queue
 from moderation.services.webhooks import EVENT_TYPES
@@ -499,3 +507,193 @@ class Acknowledged(Body):
     """The reader's warnings were acknowledged."""
 
     acknowledged: int = Field(description="how many warnings this acknowledged")
+
+
+# --- EU Digital Services Act -----------------------------------------------------------------
+
+
+class TransparencyStatement(Stored):
+    """A statement of reasons as the DSA Transparency Database's API takes it: its field
+    names and enumerations, no personal data; a field that does not apply is left out."""
+
+    decision_ground: str = Field(
+        description="DECISION_GROUND_ILLEGAL_CONTENT or DECISION_GROUND_INCOMPATIBLE_CONTENT"
+    )
+    category: str = Field(description="the database's STATEMENT_CATEGORY_...")
+    content_type: list[str] = Field(description="always `[CONTENT_TYPE_TEXT]`: a comment")
+    content_date: date = Field(description="the day the comment was posted")
+    application_date: date = Field(description="the day the restriction was applied")
+    decision_facts: str = Field(description="the facts and circumstances relied on")
+    source_type: str = Field(
+        description="what started it: SOURCE_ARTICLE_16 (a notice), "
+        "SOURCE_TYPE_OTHER_NOTIFICATION (readers' reports) or SOURCE_VOLUNTARY"
+    )
+    automated_detection: Literal["Yes", "No"] = Field(
+        description="whether automated means detected the comment"
+    )
+    automated_decision: str = Field(
+        description="AUTOMATED_DECISION_FULLY, AUTOMATED_DECISION_PARTIALLY or "
+        "AUTOMATED_DECISION_NOT_AUTOMATED"
+    )
+    puid: str = Field(description="the platform's unique id of the statement")
+    decision_visibility: list[str] | Omitted = Field(
+        None,
+        description="a restriction of the comment: `[DECISION_VISIBILITY_CONTENT_REMOVED]` or "
+        "`[DECISION_VISIBILITY_CONTENT_DISABLED]`",
+    )
+    end_date_visibility_restriction: date | Omitted = Field(
+        None, description="when the comment's restriction ended, if it did"
+    )
+    decision_account: str | Omitted = Field(
+        None,
+        description="a restriction of the author: DECISION_ACCOUNT_SUSPENDED or "
+        "DECISION_ACCOUNT_TERMINATED",
+    )
+    account_type: str | Omitted = Field(
+        None, description="with decision_account: ACCOUNT_TYPE_PRIVATE"
+    )
+    end_date_account_restriction: date | Omitted = Field(None, description="when a suspension ends")
+    illegal_content_legal_ground: str | Omitted = Field(
+        None, description="illegal content: the law relied on"
+    )
+    illegal_content_explanation: str | Omitted | None = Field(
+        None, description="illegal content: why the comment is illegal under that law"
+    )
+    incompatible_content_ground: str | Omitted = Field(
+        None, description="content against the site's terms: the rule relied on"
+    )
+    incompatible_content_explanation: str | Omitted | None = Field(
+        None, description="content against the site's terms: why it breaks that rule"
+    )
+    incompatible_content_illegal: Literal["No"] | Omitted = Field(
+        None, description="with incompatible_content_ground: the content is not judged illegal"
+    )
+    content_language: str | Omitted = Field(
+        None, description="the comment's language, upper case, when it is an official EU one"
+    )
+
+
+class TransparencyPeriod(Body):
+    """The statements of reasons the site issued in a period."""
+
+    since: datetime = Field(description="the period's start, included")
+    until: datetime = Field(description="the period's end, excluded")
+    statements: list[TransparencyStatement] = Field(description="oldest first")
+
+
+class TransparencyReportRow(Body):
+    """One figure of the transparency report."""
+
+    section: str = Field(
+        description="period, notices, notices by category, notices by outcome, restrictions "
+        "by ground/automation/type/source, appeals or sanctions"
+    )
+    item: str = Field(description="what is counted, e.g. `received` or a category")
+    value: str = Field(
+        description="a count; hours to decision with one decimal, empty when nothing was "
+        "decided; a time for the period's rows"
+    )
+
+
+class TransparencyReport(Body):
+    """The transparency report's figures for a period (Art. 15 and 24 DSA)."""
+
+    rows: list[TransparencyReportRow] = Field(description="in the report's order")
+
+
+class NoticedComment(Body):
+    """A comment a notice names, and what became of it."""
+
+    id: str = Field(description="the comment's id")
+    outcome: Literal["pending", "kept", "removed", "restored on appeal"] = Field(
+        description="pending until the notice is decided"
+    )
+
+
+class NoticeStatus(Body):
+    """A notice of illegal content as its reporter follows it."""
+
+    reference: str = Field(description="the reporter's receipt, `DSA-...`")
+    state: NoticeState = Field(description="where the notice is in its review")
+    category: str = Field(description="the kind of illegal content the reporter named")
+    received_at: datetime = Field(description="when the notice was filed")
+    decision: NoticeDecision | None = Field(
+        description="ILLEGAL (removed) or LEGAL (kept); null until decided and for a void notice"
+    )
+    legal_ground: str | None = Field(
+        description="the law relied on (ILLEGAL), or why the content stays"
+    )
+    explanation: str | None = Field(description="the decision's reasons; null until decided")
+    decided_at: datetime | None = Field(description="null until decided")
+    automated_decision: bool | None = Field(
+        description="false once decided (a person decides notices); null until then"
+    )
+    comments: list[NoticedComment] = Field(description="the comments the notice names")
+    redress: str | None = Field(
+        description="where the reporter may turn if they disagree; null until decided"
+    )
+
+
+class AuthorAppeal(Body):
+    """An author's appeal against a decision, and its outcome."""
+
+    id: str = Field(description="the appeal's id")
+    statement_id: str = Field(description="the statement of reasons appealed")
+    state: AppealState = Field(description="OPEN until a moderator decides it")
+    received_at: datetime = Field(description="when the author filed it")
+    outcome: AppealOutcome | None = Field(
+        description="UPHELD (the decision stands) or REVERSED; null while open"
+    )
+    reasons: str | None = Field(description="the moderator's reasons; null while open")
+    decided_at: datetime | None = Field(description="null while open")
+
+
+class AuthorStatement(Body):
+    """A statement of reasons (Art. 17 DSA) as the restricted author reads it."""
+
+    id: str = Field(description="the statement's id, `sor_...`")
+    url: str = Field(description="the statement's page, for the author to open")
+    summary: str = Field(description="what was restricted, in plain words")
+    comment_id: str | None = Field(description="the restricted comment; null for a sanction")
+    decision_visibility: str | None = Field(
+        description="DECISION_VISIBILITY_CONTENT_REMOVED or _DISABLED; null for a sanction"
+    )
+    decision_account: str | None = Field(
+        description="DECISION_ACCOUNT_SUSPENDED or _TERMINATED; null for a comment's restriction"
+    )
+    decision_ground: str = Field(
+        description="DECISION_GROUND_ILLEGAL_CONTENT or DECISION_GROUND_INCOMPATIBLE_CONTENT"
+    )
+    illegal_content_legal_ground: str | None = Field(description="illegal content: the law")
+    illegal_content_explanation: str | None = Field(
+        description="illegal content: why it is illegal under that law"
+    )
+    incompatible_content_ground: str | None = Field(
+        description="against the site's terms: the rule"
+    )
+    incompatible_content_explanation: str | None = Field(
+        description="against the site's terms: why it breaks that rule"
+    )
+    decision_facts: str = Field(description="the facts and circumstances relied on")
+    automated_detection: bool = Field(description="whether automated means detected it")
+    automated_decision: str = Field(
+        description="AUTOMATED_DECISION_FULLY, _PARTIALLY or _NOT_AUTOMATED"
+    )
+    source_type: str = Field(
+        description="SOURCE_ARTICLE_16 (a notice), SOURCE_TYPE_OTHER_NOTIFICATION (readers' "
+        "reports) or SOURCE_VOLUNTARY"
+    )
+    application_date: datetime = Field(description="when the restriction was applied")
+    end_date: datetime | None = Field(
+        description="when it ended or ends (a suspension's end, a held comment published)"
+    )
+    redress: str = Field(description="the author's ways to contest the decision")
+    appeal_until: datetime = Field(description="the last moment to appeal (six months)")
+    appeal: AuthorAppeal | None = Field(description="the author's appeal; null if none")
+    reversed_at: datetime | None = Field(description="when an appeal reversed the decision")
+
+
+class AuthorStatements(Body):
+    """The reader's own statements of reasons."""
+
+    statements: list[AuthorStatement] = Field(description="newest first")
