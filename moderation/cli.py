@@ -535,16 +535,33 @@ def site_webhook(name: str, url: str | None, rotate_secret: bool, disable: bool)
     default=None,
     help="Keep Coral's comments in our queue for our moderators (default: keep).",
 )
-@click.option("--disable", is_flag=True, help="Forget the secret: Coral's requests are refused.")
-def site_coral(name: str, secret: str | None, store: bool | None, disable: bool) -> None:
+@click.option(
+    "--previous-expires-in",
+    type=click.FloatRange(min=0),
+    default=24.0,
+    show_default=True,
+    help="Hours the previous secret is still honoured after a rotation (as set in Coral).",
+)
+@click.option("--disable", is_flag=True, help="Forget the secrets: Coral's requests are refused.")
+def site_coral(
+    name: str, secret: str | None, store: bool | None, previous_expires_in: float, disable: bool
+) -> None:
     """Accept Coral's external moderation phase at /coral/sites/NAME/moderation."""
+    from datetime import timedelta
+
     from moderation.services.coral import configure_coral
 
     if not disable and secret is None:
         secret = click.prompt("Coral signing secret", hide_input=True)
     with _site_unit_of_work(name) as (session, site):
         try:
-            configure_coral(session, site, None if disable else secret, store=store)
+            configure_coral(
+                session,
+                site,
+                None if disable else secret,
+                store=store,
+                previous_expires_in=timedelta(hours=previous_expires_in),
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         kept = site.coral_store_comments

@@ -575,3 +575,40 @@ class Appeal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     statement: Mapped[StatementOfReasons] = relationship()
+
+
+# Drop-in compatibility
+
+
+class CoralSigningSecret(Base):
+    """A Coral signing secret that a site rotated away from, honoured until it expires.
+
+    The current secret is ``Site.coral_signing_secret``; Coral signs with every secret it
+    still holds, so a request is genuine when one of its signatures matches any of them.
+    """
+
+    __tablename__ = "coral_signing_secrets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"), index=True)
+    secret: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LabelledExample(Base):
+    """A text a site's client labelled (Perspective's SuggestCommentScore), for tuning."""
+
+    __tablename__ = "labelled_examples"
+    __table_args__ = (Index("ix_labelled_examples_site_created", "site_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    # Model label -> the suggested score (0 to 1), e.g. {"toxicity": 1.0}.
+    labels: Mapped[dict[str, float]] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(40))
+    client_token: Mapped[str | None] = mapped_column(String(200))
+    community_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

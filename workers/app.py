@@ -12,7 +12,7 @@ from workers import monitoring
 
 settings = load_settings()
 
-app = Celery("moderation", include=["workers.tasks", "workers.webhooks"])
+app = Celery("moderation", include=["workers.tasks", "workers.webhooks", "workers.coral"])
 app.conf.update(celery_config(settings))
 app.conf.beat_schedule = {
     "resend-stale-pending": {"task": SWEEP_PENDING, "schedule": settings.sweep_interval},

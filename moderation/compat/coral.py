@@ -2,77 +2,115 @@
 
 Configure the phase in Coral (``/admin/configure/moderation/phases``) with the URL
 ``https://OUR-HOST/coral/sites/SITE/moderation`` and give us its signing secret with
-``moderation site coral SITE --secret ...``. Answers, as Coral's documentation asks:
+``moderation site coral SITE``. Answers, as Coral's pipeline reads them:
 
-- 200 ``{"status": "REJECTED", "actions": [FLAG COMMENT_DETECTED_TOXIC]}`` when the site's
-  policy rejects the comment, ``SYSTEM_WITHHELD`` with the same flag when it would hold it;
-- 204 without a body when we have no objection, and also when no worker answered in time,
-  so that Coral goes on with its own pipeline rather than waiting.
+- 200 ``{"status": "REJECTED", "actions": [FLAG COMMENT_DETECTED_TOXIC], "moderationAction":
+  {"rejectionReason": {...}}}`` when the site's policy rejects the comment,
+  ``SYSTEM_WITHHELD`` with the same flag when it would hold it;
+- 204 without a body when we have no objection, and also when the verdict is not ready
+  just before Coral's timeout (200 ms unless the URL says ``?timeout_ms=``), so that Coral
+  goes on with its own pipeline rather than skipping the phase after a failed request.
 
-The comment and our decision are kept in our queue for our moderators unless the site
-opts out (``--no-store``); after a timeout it is kept pending and scored as usual.
+A worker scores and decides (``moderation.coral_moderate``) and keeps the comment in our
+queue unless the site opted out; it finishes after a 204 too, and keeps what Coral was told.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 
 from flask import Blueprint, Response, request
 
 from moderation.api.errors import ApiError
 from moderation.api.parsing import validated
 from moderation.app_state import app_state, db_session
-from moderation.models import Site, Status
-from moderation.ops.metrics import comment_received
-from moderation.policy import SitePolicy, decide
+from moderation.models import Site
+from moderation.ops.heartbeat import any_ready
+from moderation.ops.web import ops_store
 from moderation.services.coral import (
+    CORAL_MODERATE,
     CoralRequest,
-    ScoredText,
-    ScoreSource,
+    CoralVerdicts,
+    active_secrets,
     plain_text,
     signature_valid,
-    store_coral_comment,
 )
 from moderation.services.sites import site_by_name
-from moderation.tasks_client import ScoringUnavailable
+from moderation.tasks_client import sync_queue
 
 log = logging.getLogger(__name__)
 
 blueprint = Blueprint("compat_coral", __name__)
 
 SIGNATURE_HEADER = "X-Coral-Signature"
-FLAG_TOXIC = {"actionType": "FLAG", "reason": "COMMENT_DETECTED_TOXIC"}
-CORAL_STATUS = {Status.REJECTED: "REJECTED", Status.HELD: "SYSTEM_WITHHELD"}
-# Coral gives up on a phase after its own timeout; a caller may ask us to answer sooner.
+# Coral's own default phase timeout, and the range its admin form allows.
 TIMEOUT_PARAMETER = "timeout_ms"
+DEFAULT_TIMEOUT_MS = 200
+TIMEOUT_RANGE_MS = (100, 10_000)
+# The answer leaves this long before Coral's timeout, for the way back to Coral.
+ANSWER_MARGIN_S = 0.015
 
 
 @blueprint.post("/coral/sites/<site_name>/moderation")
 def external_moderation(site_name: str):
-    """Score a comment Coral is about to publish and tell Coral what our policy says."""
+    """Tell Coral what our policy says of a comment, or 204 when it cannot in time."""
+    deadline = time.monotonic() + _timeout() - ANSWER_MARGIN_S
     site = _signed_site(site_name)
     coral_request = _coral_request()
     text = plain_text(coral_request.comment.body)
-    # No transaction stays open while the worker scores; the site reloads afterwards.
-    db_session().rollback()
-    scored = _score(text)
-    outcome = _store_and_decide(site, coral_request, text, scored)
-    if outcome not in CORAL_STATUS:
+    site_id = site.id
+    # No transaction stays open while the worker scores.
+    db_session().close()
+    verdicts = CoralVerdicts(ops_store().client, ops_store().prefix)
+    request_id = uuid.uuid4().hex
+    with verdicts.listening(request_id) as wait:
+        if not _send(site_id, coral_request, text, request_id):
+            verdicts.settle(request_id)
+            return Response(status=204)
+        if not any_ready(ops_store(), app_state().settings.worker_heartbeat_max_age):
+            # No worker has its model loaded: no verdict can come in time. One will keep
+            # the comment, as published, once it takes the task.
+            deadline = time.monotonic()
+        arrived, answer = wait(deadline)
+    if not arrived:
+        log.info("coral moderation answered 204 at the deadline; the worker keeps the comment")
+    if answer is None:
         return Response(status=204)
-    return {"status": CORAL_STATUS[outcome], "actions": [FLAG_TOXIC]}
+    return answer
+
+
+def _send(site_id: int, coral_request: CoralRequest, text: str, request_id: str) -> bool:
+    """Hand the comment to a worker; False when the broker or every worker is unavailable."""
+    tasks = app_state().tasks
+    try:
+        tasks.celery.send_task(
+            CORAL_MODERATE,
+            args=[site_id, coral_request.model_dump(mode="json"), text, request_id],
+            argsrepr=f"[{site_id}, <request>, <text>, {request_id!r}]",
+            queue=sync_queue(app_state().settings),
+            retry=False,
+            ignore_result=True,
+        )
+    except Exception as exc:
+        log.warning("coral moderation answered 204: the broker is unavailable (%r)", exc)
+        return False
+    return True
 
 
 def _signed_site(site_name: str) -> Site:
-    """The site, once the body's signature matches its Coral secret (401 otherwise)."""
-    site = site_by_name(db_session(), site_name)
+    """The site, once the body's signature matches one of its Coral secrets (401 otherwise)."""
+    session = db_session()
+    site = site_by_name(session, site_name)
     body = request.get_data(cache=True)
-    secret = site.coral_signing_secret if site is not None else None
-    if not signature_valid(secret, body, request.headers.get(SIGNATURE_HEADER)):
+    secrets = active_secrets(session, site) if site is not None else []
+    if not signature_valid(secrets, body, request.headers.get(SIGNATURE_HEADER)):
         # The same answer for an unknown site, a site without Coral and a wrong signature.
         raise ApiError(
             401,
             "invalid_signature",
-            f"{SIGNATURE_HEADER} does not match the body under this site's Coral signing secret",
+            f"{SIGNATURE_HEADER} does not match the body under this site's Coral signing secrets",
         )
     return site  # type: ignore[return-value]
 
@@ -84,50 +122,13 @@ def _coral_request() -> CoralRequest:
     return validated(CoralRequest, body)
 
 
-def _score(text: str) -> ScoredText | None:
-    """The text's scores and its sentences' (for the moderator's card), or None in time."""
-    try:
-        scored = app_state().tasks.score_now([text], spans=True, timeout=_timeout())
-    except ScoringUnavailable as exc:
-        log.warning("coral moderation answered 204 without scores: %s", exc)
-        return None
-    spans = scored.spans[0] if scored.spans else []
-    return ScoredText(
-        scores=scored.scores[0],
-        source=ScoreSource(scored.model_name, scored.model_version, scored.thresholds),
-        sentences=spans if len(spans) > 1 else None,
-    )
-
-
 def _timeout() -> float:
-    """Our sync timeout, or less when the phase URL asks (``?timeout_ms=``, Coral's unit)."""
-    configured = app_state().settings.sync_timeout
+    """Seconds Coral waits: its default, or the phase's own (``?timeout_ms=``, Coral's unit)."""
     raw = request.args.get(TIMEOUT_PARAMETER)
     if raw is None:
-        return configured
-    if not (raw.isascii() and raw.isdecimal()) or int(raw) < 1:
-        message = f"{TIMEOUT_PARAMETER} must be a positive integer"
+        return DEFAULT_TIMEOUT_MS / 1000
+    low, high = TIMEOUT_RANGE_MS
+    if not (raw.isascii() and raw.isdecimal()) or not low <= int(raw) <= high:
+        message = f"{TIMEOUT_PARAMETER} must be a whole number of milliseconds, {low} to {high}"
         raise ApiError(400, "invalid", message, TIMEOUT_PARAMETER)
-    return min(configured, int(raw) / 1000)
-
-
-def _store_and_decide(
-    site: Site, coral_request: CoralRequest, text: str, scored: ScoredText | None
-) -> Status | None:
-    """Our decision: the stored comment's, or the policy's when the site keeps nothing."""
-    policy = SitePolicy.from_stored(site.policy)
-    by_policy = (
-        decide(scored.scores, policy.in_force(scored.source.thresholds)).outcome if scored else None
-    )
-    if not site.coral_store_comments:
-        return by_policy
-    session = db_session()
-    comment = store_coral_comment(session, site, coral_request, text, scored)
-    session.commit()
-    if comment is None:
-        return by_policy
-    comment_received(site.name, comment.public_id)
-    if comment.status == Status.PENDING:
-        app_state().tasks.send_for_scoring([comment.id])
-        return None
-    return Status(comment.status)
+    return int(raw) / 1000
