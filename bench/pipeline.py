@@ -76,7 +76,9 @@ def ingest(url: str, key: str, texts: list[str], seconds: int, connections: int)
         json.dumps(
             {
                 "article_id": f"ingest-{i % 20}",
-                "author_id": f"u{i}",
+                # Each request a new author (set in the script): the per-author limit and the
+                # repeat-post rule would otherwise answer many of them with 429 or decide them.
+                "author_id": "AUTHOR",
                 "author_name": "Reader",
                 "text": text,
             }
@@ -110,12 +112,18 @@ def _wrk_script(bodies: list[str], key: str) -> str:
     return f"""
 local bodies = {{ {lua_bodies} }}
 local i = 0
+local prefix = "a"
+init = function(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+  prefix = "a" .. math.random(1, 1000000000)
+end
 request = function()
   i = i + 1
+  local body = string.gsub(bodies[(i % #bodies) + 1], "AUTHOR", prefix .. "-" .. i, 1)
   return wrk.format("POST", nil, {{
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer {key}",
-  }}, bodies[(i % #bodies) + 1])
+  }}, body)
 end
 """
 
