@@ -14,6 +14,7 @@ from googleapiclient.errors import HttpError
 from sqlalchemy import func, select
 
 from moderation.compat.perspective_analysis import (
+    MAX_TEXT_BYTES,
     AnalyzeRequest,
     Attribute,
     analyze_response,
@@ -21,7 +22,6 @@ from moderation.compat.perspective_analysis import (
 )
 from moderation.compat.perspective_errors import PerspectiveError
 from moderation.db import Base
-from moderation.schemas import MAX_TEXT_LENGTH
 from moderation.tasks_client import (
     SCORE_TEXTS,
     ScoringUnavailable,
@@ -212,7 +212,7 @@ BAD_REQUESTS = {
     "no text": ({"comment": {}, "requestedAttributes": {"TOXICITY": {}}}, "COMMENT_EMPTY"),
     "empty text": (analyze_body(""), "COMMENT_EMPTY"),
     "blank text": (analyze_body(" \n\t "), "COMMENT_EMPTY"),
-    "text too long": (analyze_body("x" * (MAX_TEXT_LENGTH + 1)), "COMMENT_TOO_LONG"),
+    "text too long": (analyze_body("x" * (MAX_TEXT_BYTES + 1)), "COMMENT_TOO_LONG"),
     "text not a string": (analyze_body(17), None),
     "comment not an object": ({"comment": "hi", "requestedAttributes": {"TOXICITY": {}}}, None),
     "HTML comment": (
@@ -220,8 +220,8 @@ BAD_REQUESTS = {
         None,
     ),
     "lone surrogate": ('{"comment": {"text": "\\ud800"}, "requestedAttributes": {"A": {}}}', None),
-    "no attributes": ({"comment": {"text": "hi"}}, None),
-    "empty attributes": (analyze_body(requestedAttributes={}), None),
+    "no attributes": ({"comment": {"text": "hi"}}, "NO_REQUESTED_ATTRIBUTES"),
+    "empty attributes": (analyze_body(requestedAttributes={}), "NO_REQUESTED_ATTRIBUTES"),
     "attributes a list": (analyze_body(requestedAttributes=["TOXICITY"]), None),
     "unknown attribute": (
         analyze_body(requestedAttributes={"TOXICITY_EXPERIMENTAL": {}}),
@@ -273,7 +273,7 @@ def test_unsupported_languages_are_dropped_on_request_without_scoring(client, si
 
 
 def test_unknown_paths_methods_and_large_bodies_answer_in_googles_shape(client, site_key):
-    google_error(client.post("/v1alpha1/comments:suggestscore"), 404, "NOT_FOUND")
+    google_error(client.post("/v1alpha1/comments:moderate"), 404, "NOT_FOUND")
     google_error(client.get("/$discovery/nothing"), 404, "NOT_FOUND")
     wrong_method = client.get(f"{ANALYZE}?key={site_key}")
     google_error(wrong_method, 405, "UNIMPLEMENTED")

@@ -316,6 +316,14 @@ def _perspective(call, key: str) -> None:
     body = {"comment": {"text": "Fair."}, "requestedAttributes": {"TOXICITY": {}}}
     call("post", analyze, analyze, 403, json=body)
     call("post", analyze, f"{analyze}?key={key}", 400, json={"comment": {}})
+    suggest = "/v1alpha1/comments:suggestscore"
+    label = {
+        "comment": {"text": "Fair."},
+        "attributeScores": {"TOXICITY": {"summaryScore": {"value": 0}}},
+    }
+    call("post", suggest, suggest, 403, json=label)
+    call("post", suggest, f"{suggest}?key={key}", 400, json={"comment": {"text": "Fair."}})
+    call("post", suggest, f"{suggest}?key={key}", 200, json=label | {"clientToken": "comment:1"})
 
 
 def _dsa_exports(call, auth: dict[str, str]) -> None:

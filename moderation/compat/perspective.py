@@ -23,6 +23,8 @@ from moderation.compat.perspective_analysis import (
     LANGUAGE,
     analyze_response,
     parse_analyze_request,
+    parse_suggest_request,
+    partial_response,
     scorable_attributes,
     scoring_language,
 )
@@ -30,6 +32,8 @@ from moderation.compat.perspective_discovery import (
     ANALYZE_DESCRIPTION,
     ANALYZE_PATH,
     DISCOVERY_PATH,
+    SUGGEST_DESCRIPTION,
+    SUGGEST_PATH,
     VERSION,
     discovery_document,
 )
@@ -49,7 +53,9 @@ from moderation.compat.perspective_openapi import (
     PerspectiveDiscovery,
     perspective_operation,
 )
+from moderation.models import Site
 from moderation.scoring.language import detect_languages, multilingual_coverage
+from moderation.services.labelled_examples import keep_suggestion
 from moderation.services.sites import site_for_api_key
 from moderation.tasks_client import ScoringUnavailable
 
@@ -88,10 +94,7 @@ def analyze():
     _require_site_key()
     # No transaction stays open while the worker scores.
     db_session().close()
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        raise invalid_field(None, "Invalid JSON payload received.")
-    analysis = parse_analyze_request(body)
+    analysis = parse_analyze_request(_json_body())
     # Light: fastText's small model, no torch (about 40 ms once per process, then ~0.1 ms).
     analysis = replace(analysis, detected_language=detect_languages([analysis.text])[0])
     language = scoring_language(analysis, multilingual_coverage(app_state().settings))
@@ -109,7 +112,55 @@ def analyze():
             reason = str(exc) if exc.__cause__ is None else type(exc.__cause__).__name__
             log.warning("perspective-compatible scoring unavailable: %s", reason)
             raise unavailable() from None
-    return analyze_response(analysis, attributes, scored)
+    return _partial(analyze_response(analysis, attributes, scored))
+
+
+@blueprint.post(f"/{SUGGEST_PATH}")
+@perspective_operation(
+    "perspectiveSuggestCommentScore",
+    Answer(200, "PerspectiveSuggestCommentScoreResponse", "the suggestion was kept"),
+    security=PERSPECTIVE_KEY,
+    body="PerspectiveSuggestCommentScoreRequest",
+    query=AnalyzeQuery,
+    description=SUGGEST_DESCRIPTION,
+    errors=(400, 403, 413),
+)
+def suggestscore():
+    """Keep a client's suggested scores as a labelled example of the site, as Perspective's
+    SuggestCommentScore takes them (Coral sends one after each moderator decision)."""
+    site = _require_site_key()
+    suggestion = parse_suggest_request(_json_body())
+    detected = detect_languages([suggestion.text])[0]
+    session = db_session()
+    keep_suggestion(
+        session,
+        site,
+        suggestion.text,
+        suggestion.labels,
+        language=(suggestion.languages or (detected,))[0],
+        client_token=suggestion.client_token,
+        community_id=suggestion.community_id,
+    )
+    session.commit()
+    answer: dict[str, object] = {"detectedLanguages": [detected or LANGUAGE]}
+    if suggestion.languages:
+        answer["requestedLanguages"] = list(suggestion.languages)
+    if suggestion.client_token is not None:
+        answer["clientToken"] = suggestion.client_token
+    return _partial(answer)
+
+
+def _json_body() -> object:
+    body = request.get_json(force=True, silent=True)
+    if body is None:
+        raise invalid_field(None, "Invalid JSON payload received.")
+    return body
+
+
+def _partial(body: dict) -> dict:
+    """The response, cut to Google's ``fields`` selector when the request has one."""
+    fields = request.args.get("fields")
+    return partial_response(body, fields) if fields else body
 
 
 @blueprint.get(f"/{DISCOVERY_PATH}")
@@ -128,10 +179,12 @@ def discovery():
     return discovery_document(request.url_root)
 
 
-def _require_site_key() -> None:
+def _require_site_key() -> Site:
     """A 403 without ``?key=``, a 400 for a key that is not a site's secret key."""
     key = request.args.get("key", "").strip()
     if not key:
         raise missing_key()
-    if site_for_key(lambda: site_for_api_key(db_session(), key)) is None:
+    site = site_for_key(lambda: site_for_api_key(db_session(), key))
+    if site is None:
         raise invalid_key()
+    return site

@@ -20,7 +20,7 @@ from moderation.compat.perspective_errors import (
     attribute_not_supported,
     invalid_field,
 )
-from moderation.schemas import LONE_SURROGATE, MAX_TEXT_LENGTH
+from moderation.schemas import LONE_SURROGATE
 from moderation.tasks_client import TextScores
 
 # Perspective's attribute names and the model labels that score them. SEXUALLY_EXPLICIT is
@@ -62,10 +62,33 @@ class AnalyzeRequest:
     detected_language: str | None = None
 
 
+# Perspective measures comments in bytes of UTF-8: up to 20 KB.
+MAX_TEXT_BYTES = 20_480
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)+")
+
+
+def camel_case_keys(value: Any) -> Any:
+    """The body with proto field names (``requested_attributes``) as JSON names
+    (``requestedAttributes``), as Google accepts both; attribute names are left alone."""
+    if isinstance(value, list):
+        return [camel_case_keys(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {_camel(key): camel_case_keys(item) for key, item in value.items()}
+
+
+def _camel(key: Any) -> Any:
+    if not isinstance(key, str) or not _SNAKE.fullmatch(key):
+        return key
+    head, *rest = key.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
 def parse_analyze_request(body: Any) -> AnalyzeRequest:
     """The request, or the PerspectiveError (400) that says what is wrong with it."""
     if not isinstance(body, dict):
         raise invalid_field(None, "Invalid JSON payload received. Expected a JSON object.")
+    body = camel_case_keys(body)
     _check_ignored_fields(body)
     return AnalyzeRequest(
         text=_comment_text(body.get("comment")),
@@ -100,17 +123,17 @@ def _comment_text(comment: Any) -> str:
         raise invalid_field("comment.type", "Only PLAIN_TEXT comments are supported.")
     if not text.strip():
         raise analyzer_error("Comment must be non-empty.", "COMMENT_EMPTY")
-    if len(text) > MAX_TEXT_LENGTH:
-        message = f"Comment text too long: at most {MAX_TEXT_LENGTH} characters are accepted."
-        raise analyzer_error(message, "COMMENT_TOO_LONG")
     if LONE_SURROGATE.search(text):
         raise invalid_field("comment.text", "Contains unpaired surrogate characters.")
+    if len(text.encode()) > MAX_TEXT_BYTES:
+        message = f"Comment text too long: at most {MAX_TEXT_BYTES} bytes are accepted."
+        raise analyzer_error(message, "COMMENT_TOO_LONG")
     return text
 
 
 def _attributes(requested: Any) -> tuple[Attribute, ...]:
     if requested is None or requested == {}:
-        raise invalid_field("requestedAttributes", "At least one attribute must be requested.")
+        raise analyzer_error("No requested attributes.", "NO_REQUESTED_ATTRIBUTES")
     if not isinstance(requested, dict):
         raise invalid_field("requestedAttributes", "Expected an object of attribute names.")
     return tuple(_attribute(name, parameters) for name, parameters in requested.items())
@@ -255,3 +278,91 @@ def utf16_offsets(text: str) -> list[int]:
     for char in text:
         offsets.append(offsets[-1] + (2 if ord(char) > 0xFFFF else 1))
     return offsets
+
+
+# --- SuggestCommentScore ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A SuggestCommentScore request: the text and the suggested score per model label."""
+
+    text: str
+    labels: dict[str, float]
+    languages: tuple[str, ...] = ()
+    client_token: str | None = None
+    community_id: str | None = None
+
+
+def parse_suggest_request(body: Any) -> Suggestion:
+    """The suggestion, or the PerspectiveError (400) that says what is wrong with it."""
+    if not isinstance(body, dict):
+        raise invalid_field(None, "Invalid JSON payload received. Expected a JSON object.")
+    body = camel_case_keys(body)
+    _check_ignored_fields(body)
+    scores = body.get("attributeScores")
+    if not scores or not isinstance(scores, dict):
+        raise invalid_field("attributeScores", "attribute_scores must not be empty.")
+    labels = {}
+    for name, entry in scores.items():
+        field = f"attributeScores[{name}].summaryScore.value"
+        value = (
+            ((entry or {}).get("summaryScore") or {}).get("value")
+            if isinstance(entry, dict)
+            else None
+        )
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise invalid_field(field, "Expected a score from 0 to 1.")
+        if ATTRIBUTES.get(name) is None:
+            raise attribute_not_supported(name, _string_list(body, "languages") or [LANGUAGE])
+        labels[ATTRIBUTES[name]] = float(value)
+    return Suggestion(
+        text=_comment_text(body.get("comment")),
+        labels=labels,
+        languages=tuple(_string_list(body, "languages")),
+        client_token=_optional_string(body, "clientToken"),
+        community_id=_optional_string(body, "communityId"),
+    )
+
+
+def partial_response(body: dict[str, Any], fields: str) -> dict[str, Any]:
+    """Google's partial response: only the fields the ``fields`` selector names
+    (``a,b/c,d(e,f)``; a map's keys select like fields)."""
+    return _select(body, _selector(fields))
+
+
+def _selector(fields: str) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    depth, start = 0, 0
+    for index, char in enumerate(fields + ","):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            _add(tree, fields[start:index].strip())
+            start = index + 1
+    if depth:
+        raise invalid_field("fields", "Unbalanced parentheses in the field selector.")
+    return tree
+
+
+def _add(tree: dict[str, Any], path: str) -> None:
+    if not path:
+        return
+    paren, slash = path.find("("), path.find("/")
+    if paren != -1 and (slash == -1 or paren < slash):
+        node = tree.setdefault(path[:paren].strip(), {})
+        if node is not None:
+            node.update(_selector(path[paren + 1 : path.rindex(")")]))
+        return
+    head, _, rest = path.partition("/")
+    if not rest:
+        tree[head] = None  # the whole field
+        return
+    node = tree.setdefault(head, {})
+    if node is not None:
+        _add(node, rest)
+
+
+def _select(value: Any, tree: dict[str, Any] | None) -> Any:
+    if tree is None or not isinstance(value, dict):
+        return value
+    return {key: _select(value[key], sub) for key, sub in tree.items() if key in value}

@@ -16,6 +16,11 @@ from moderation.schemas import MAX_TEXT_LENGTH
 SERVICE = "commentanalyzer"
 VERSION = "v1alpha1"
 ANALYZE_PATH = f"{VERSION}/comments:analyze"
+SUGGEST_PATH = f"{VERSION}/comments:suggestscore"
+SUGGEST_DESCRIPTION = (
+    "Suggest comment scores as training data: each suggestion is kept as a labelled example "
+    "of the site, attributed to its clientToken, for what-if and tuning."
+)
 DISCOVERY_PATH = "$discovery/rest"
 STORAGE_NOTE = (
     "Nothing about the comment is stored, whatever doNotStore says: a worker scores the "
@@ -128,9 +133,42 @@ def _request_schemas() -> dict[str, Any]:
     }
 
 
-def _response_schemas() -> dict[str, Any]:
+def _suggest_schemas() -> dict[str, Any]:
     strings = {"type": "array", "items": {"type": "string"}}
     return {
+        "SuggestCommentScoreRequest": {
+            "id": "SuggestCommentScoreRequest",
+            "type": "object",
+            "description": "A label for a comment, kept as a labelled example of the site.",
+            "properties": {
+                "comment": {"$ref": "TextEntry"},
+                "attributeScores": {
+                    "type": "object",
+                    "additionalProperties": {"$ref": "AttributeScores"},
+                    "description": "The suggested summaryScore per attribute (0 to 1).",
+                },
+                "languages": strings,
+                "context": {"$ref": "Context"},
+                "clientToken": {"type": "string"},
+                "sessionId": {"type": "string"},
+                "communityId": {"type": "string"},
+            },
+        },
+        "SuggestCommentScoreResponse": {
+            "id": "SuggestCommentScoreResponse",
+            "type": "object",
+            "properties": {
+                "detectedLanguages": strings,
+                "requestedLanguages": strings,
+                "clientToken": {"type": "string"},
+            },
+        },
+    }
+
+
+def _response_schemas() -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    return _suggest_schemas() | {
         "AnalyzeCommentResponse": {
             "id": "AnalyzeCommentResponse",
             "type": "object",
@@ -195,42 +233,62 @@ def schemas() -> dict[str, Any]:
     return _request_schemas() | _response_schemas()
 
 
+def _query(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "location": "query", "description": description, **extra}
+
+
 def _parameters() -> dict[str, Any]:
+    """Google's standard query parameters, so that its clients accept every one of them."""
     return {
-        "key": {
-            "type": "string",
-            "location": "query",
-            "description": "The site's API key (msk_...).",
-        },
-        "alt": {
-            "type": "string",
-            "location": "query",
-            "default": "json",
-            "enum": ["json"],
-            "description": "Data format for the response; always JSON.",
-        },
+        "$.xgafv": _query("V1 error format; accepted, errors always have the v2 shape."),
+        "access_token": _query("Accepted and ignored: this API takes the site's key."),
+        "alt": _query("Data format for the response; always JSON.", default="json"),
+        "callback": _query("Accepted and ignored (no JSONP)."),
+        "fields": _query("Selector specifying which fields to include in a partial response."),
+        "key": _query("The site's API key (msk_...)."),
+        "oauth_token": _query("Accepted and ignored: this API takes the site's key."),
         "prettyPrint": {
             "type": "boolean",
             "location": "query",
             "default": "true",
             "description": "Accepted and ignored.",
         },
+        "quotaUser": _query("Accepted and ignored; the site key's rate limit applies."),
+        "uploadType": _query("Accepted and ignored (no uploads)."),
+        "upload_protocol": _query("Accepted and ignored (no uploads)."),
+    }
+
+
+def _method(name: str, path: str, request: str, response: str, description: str):
+    return {
+        "id": f"{SERVICE}.comments.{name}",
+        "path": path,
+        "flatPath": path,
+        "httpMethod": "POST",
+        "description": description,
+        "parameters": {},
+        "parameterOrder": [],
+        "request": {"$ref": request},
+        "response": {"$ref": response},
     }
 
 
 def _resources() -> dict[str, Any]:
-    analyze = {
-        "id": f"{SERVICE}.comments.analyze",
-        "path": ANALYZE_PATH,
-        "flatPath": ANALYZE_PATH,
-        "httpMethod": "POST",
-        "description": ANALYZE_DESCRIPTION,
-        "parameters": {},
-        "parameterOrder": [],
-        "request": {"$ref": "AnalyzeCommentRequest"},
-        "response": {"$ref": "AnalyzeCommentResponse"},
-    }
-    return {"comments": {"methods": {"analyze": analyze}}}
+    analyze = _method(
+        "analyze",
+        ANALYZE_PATH,
+        "AnalyzeCommentRequest",
+        "AnalyzeCommentResponse",
+        ANALYZE_DESCRIPTION,
+    )
+    suggest = _method(
+        "suggestscore",
+        SUGGEST_PATH,
+        "SuggestCommentScoreRequest",
+        "SuggestCommentScoreResponse",
+        SUGGEST_DESCRIPTION,
+    )
+    return {"comments": {"methods": {"analyze": analyze, "suggestscore": suggest}}}
 
 
 def discovery_document(root_url: str) -> dict[str, Any]:
@@ -249,6 +307,7 @@ def discovery_document(root_url: str) -> dict[str, Any]:
         "servicePath": "",
         "basePath": "",
         "baseUrl": root_url,
+        "batchPath": "batch",
         "parameters": _parameters(),
         "resources": _resources(),
         "schemas": schemas(),
