@@ -339,3 +339,28 @@ def test_a_row_committed_late_below_the_watermark_is_still_delivered(sessions):
         assert delivered(Mark(newest - 1, newest, 0)) == [held]
         # Beyond what the page read: new.
         assert delivered(Mark(newest - 1, newest - 1, 0)) == [held]
+
+
+def test_more_changes_than_one_poll_carries_reload_the_page(
+    client, sessions, accounts, monkeypatch
+):
+    from moderation.services import live
+
+    # A small page of changes stands in for a burst (a ban rejecting hundreds of comments).
+    monkeypatch.setattr(live, "MAX_COMMENTS", 2)
+    sign_in(client, accounts.moderator(SITE))
+    page = client.get("/moderate").text
+    poll = re.search(r'id="live" hidden hx-get="([^"]+)"', page).group(1).replace("&amp;", "&")
+    seed_comment(sessions, SITE, ABUSIVE)
+    seed_comment(sessions, SITE, f"{ABUSIVE} Twice.")
+    within = client.get(poll, headers=htmx("/moderate"))
+    assert "HX-Refresh" not in within.headers
+    for n in range(3):
+        seed_comment(sessions, SITE, f"{ABUSIVE} Burst {n}.", author=f"burst-{n}")
+    burst = client.get(poll, headers=htmx("/moderate"))
+    assert burst.headers.get("HX-Refresh") == "true"
+
+
+def test_a_watermark_of_unicode_digits_is_ignored_not_a_500(client, sessions, accounts):
+    sign_in(client, accounts.moderator(SITE))
+    assert client.get("/moderate/updates?after=1-\u00b2-0.1-1-0").status_code == 200

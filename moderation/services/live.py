@@ -45,7 +45,8 @@ class Mark:
     def decode(cls, raw: str) -> Mark | None:
         """A mark this service gave out, or None."""
         parts = raw.split("-")
-        if len(parts) != 3 or not all(p.isdigit() and len(p) < 19 for p in parts):
+        valid = all(p.isascii() and p.isdecimal() and len(p) < 19 for p in parts)
+        if len(parts) != 3 or not valid:
             return None
         settled, high, between = (int(part) for part in parts)
         return cls(settled, high, between) if settled <= high else None
@@ -77,6 +78,9 @@ class Changes:
     comments: list[Comment]
     in_queue: frozenset[int]  # the ids of those that belong in the page's queue now
     watermark: Watermark
+    # More changed than one poll carries (a burst, a ban that rejected many): the page
+    # reloads rather than show cards that look current and are not.
+    overflow: bool = False
 
 
 def watermark_now(session: Session) -> Watermark:
@@ -92,6 +96,8 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
     events, audit = _read(session, AuditEvent, mark.audit, now)
     reports, report = _read(session, Report, mark.reports, now)
     watermark = Watermark(audit, report)
+    if len(events) >= MAX_ROWS or len(reports) >= MAX_ROWS:
+        return Changes([], frozenset(), watermark, overflow=True)
     ids = {row.comment_id for row in [*events, *reports]}
     left = {row.comment_id for row in events if _leaves(row, filters)}
     if not ids:
@@ -101,10 +107,12 @@ def changes_since(session: Session, scope: Scope, filters: QueueFilter, mark: Wa
         filtered(session, select(Comment, reported), scope, filters)
         .where(Comment.id.in_(sorted(ids)))
         .order_by(Comment.id.desc())
-        .limit(MAX_COMMENTS)
+        .limit(MAX_COMMENTS + 1)
         .options(selectinload(Comment.scores))
     )
     rows = session.execute(query).all()
+    if len(rows) > MAX_COMMENTS:
+        return Changes([], frozenset(), watermark, overflow=True)
     in_queue = frozenset(
         comment.id for comment, is_reported in rows if _belongs(comment, is_reported, filters)
     )

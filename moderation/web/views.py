@@ -253,6 +253,9 @@ def updates():
     else:
         changes = changes_since(session, scope, filters, mark)
         mark = changes.watermark
+        if changes.overflow:
+            # htmx reloads the page: too much changed for cards to be patched in.
+            return "", 200, {"HX-Refresh": "true"}
     comments = changes.comments if changes else []
     cards = cards_for(session, comments, live_model_thresholds())
     in_queue = changes.in_queue if changes else frozenset()
