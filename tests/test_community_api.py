@@ -3,17 +3,19 @@ author rules, the per-author rate limit, dismissing reports, and who may see wha
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from moderation.db import unit_of_work
 from moderation.models import AuditEvent, AuthorSanction, Comment, Report, Site, Status
 from moderation.services.integration import update_rules
 from moderation.services.reports import report_comment
 from tests.moderation_support import moderator_accounts, seed_comment, status_of
+from tests.support import wait_until
 
 SITE, OTHER = "example-news", "other-news"
 
@@ -413,3 +415,75 @@ def test_rejecting_as_illegal_content_needs_the_legal_ground_and_an_explanation(
     answer = client.post(url, json=full, headers=moderator)
     assert answer.status_code == 200, answer.text
     assert status_of(sessions, public_id) == Status.REJECTED
+
+
+# ------------------------------------------------------------------ concurrency (PostgreSQL)
+
+
+def waiting_on_a_lock(sessions) -> bool:
+    """Whether another connection of this database waits for a row lock now."""
+    with sessions() as session:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(session.execute(text(query)).scalar())
+
+
+def in_thread(work) -> tuple[threading.Thread, list]:
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_concurrent_reports_are_counted_one_after_another(database_url, sessions, moderator):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's writers take turns: no two reports run at once there")
+    set_rules(sessions, report_threshold=2)
+    public_id = seed_comment(sessions, SITE, "An opinion some dislike.", author="reader-9")
+    first = sessions()
+    site = first.scalars(select(Site).where(Site.name == SITE)).one()
+    assert report_comment(first, site, public_id, "r1", "spam").held is False
+
+    def second_report() -> bool:
+        with unit_of_work(sessions) as session:
+            other = session.scalars(select(Site).where(Site.name == SITE)).one()
+            return report_comment(session, other, public_id, "r2", "spam").held
+
+    thread, result = in_thread(second_report)
+    # Without the row lock the second report counts alone (the first is not committed)
+    # and the comment stays published with two open reports.
+    assert wait_until(lambda: waiting_on_a_lock(sessions), timeout=10)
+    first.commit()
+    first.close()
+    thread.join(timeout=10)
+    assert result == [True]
+    assert status_of(sessions, public_id) == Status.HELD
+
+
+def test_a_report_that_holds_the_comment_during_a_dismissal_makes_it_a_conflict(
+    database_url, client, sessions, moderator
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite's writers take turns: no two writes run at once there")
+    set_rules(sessions, report_threshold=2)
+    public_id = seed_comment(sessions, SITE, "An opinion some dislike.", author="reader-9")
+    report(sessions, public_id, "r1")
+    seen = client.get(f"/api/v1/moderation/comments/{public_id}", headers=moderator).json
+    # The second report holds the comment and keeps its row locked while the moderator,
+    # who saw it published with one report, dismisses.
+    holder = sessions()
+    site = holder.scalars(select(Site).where(Site.name == SITE)).one()
+    assert report_comment(holder, site, public_id, "r2", "abusive").held is True
+    url = f"/api/v1/moderation/comments/{public_id}/dismiss-reports"
+    thread, result = in_thread(
+        lambda: client.post(url, json={"version": seen["version"]}, headers=moderator).status_code
+    )
+    assert wait_until(lambda: waiting_on_a_lock(sessions), timeout=10)
+    holder.commit()
+    holder.close()
+    thread.join(timeout=10)
+    assert result == [409]
+    assert status_of(sessions, public_id) == Status.HELD
+    assert count(sessions, Report, Report.closed_at.is_(None)) == 2

@@ -36,7 +36,7 @@ from moderation.services.authors import (
     sanction_for_site_ids,
 )
 from moderation.services.moderation import (
-    REJECT_REASONS,
+    QUICK_REJECT_REASONS,
     ModerationError,
     Result,
     Scope,
@@ -45,7 +45,7 @@ from moderation.services.moderation import (
     in_scope,
 )
 
-RejectReason = Literal[tuple(REJECT_REASONS)]  # type: ignore[valid-type]
+RejectReason = Literal[tuple(QUICK_REJECT_REASONS)]  # type: ignore[valid-type]
 
 
 class ReportsDismissal(BaseModel):
@@ -248,7 +248,7 @@ def _moment(raw: Any) -> datetime | None:
 
 def _reject_reason(body: dict[str, Any]) -> str:
     reason = _string(body, "reject_reason") or "abusive"
-    if reason not in REJECT_REASONS:
-        choices = ", ".join(REJECT_REASONS)
+    if reason not in QUICK_REJECT_REASONS:
+        choices = ", ".join(QUICK_REJECT_REASONS)
         raise ApiError(422, "invalid", f"reject_reason must be one of: {choices}", "reject_reason")
     return reason

@@ -235,7 +235,8 @@ def sanction_author(
         query = select(Comment).where(
             Comment.site_id == site.id,
             Comment.author_id == author_id,
-            Comment.status.in_([Status.APPROVED, Status.HELD]),
+            # Pending too: one posted just before the ban would be published after it.
+            Comment.status.in_([Status.APPROVED, Status.HELD, Status.PENDING]),
         )
         note = f"author banned: {reason}"[:1000]
         for comment in session.scalars(query.options(selectinload(Comment.scores))):

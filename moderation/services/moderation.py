@@ -54,6 +54,12 @@ REJECT_REASONS = {
     "illegal_content": "Illegal content",
 }
 ILLEGAL_CONTENT = "illegal_content"
+# The reasons a rejection needs nothing more for: the card's keys and a ban's rejections.
+# Illegal content also needs the legal ground and an explanation (the Notices queue and
+# the moderation API ask for them).
+QUICK_REJECT_REASONS = {
+    code: label for code, label in REJECT_REASONS.items() if code != ILLEGAL_CONTENT
+}
 MAX_LEGAL_GROUND = 500
 MAX_NOTE_LENGTH = 1000
 # The language filter's value for comments whose language could not be told (BCP 47's "und").
@@ -542,11 +548,28 @@ def dismiss_reports(
         )
     if stale:
         return _conflict(session, comment, moderator, Status.APPROVED, None, None, source)
-    closed = close_reports(session, comment, ReportResolution.DISMISSED, moderator.email)
-    if not closed:
+    if not open_reports(session, [comment.id]):
         return Outcome(
             comment, Result.UNCHANGED, "no open reports; nothing changed", comment.status
         )
+    # Compare-and-set, as for any decision: reports that held the comment meanwhile, or
+    # another moderator's action, make this a conflict instead of a silent dismissal.
+    now = utcnow()
+    matched = session.execute(
+        update(Comment)
+        .where(
+            Comment.id == comment.id,
+            Comment.status == Status.APPROVED,
+            Comment.updated_at == comment.updated_at,
+        )
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not matched:
+        session.refresh(comment)
+        return _conflict(session, comment, moderator, Status.APPROVED, None, None, source)
+    set_committed_value(comment, "updated_at", now)
+    closed = close_reports(session, comment, ReportResolution.DISMISSED, moderator.email)
     detail = _detail(moderator, source, None, None) | {"reports_closed": closed}
     _audit(session, comment, moderator, comment.status, comment.status, REPORTS_DISMISSED, detail)
     return Outcome(comment, Result.APPLIED, f"{closed} report(s) dismissed", comment.status)

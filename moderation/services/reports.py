@@ -82,12 +82,16 @@ def report_comment(
 ) -> Reported:
     """Store a reader's report of a published comment; hold the comment at the threshold."""
     reason, text = _valid_reason(reason, text)
+    # Locked until commit (PostgreSQL; SQLite's writers take turns anyway): concurrent
+    # reports of one comment are counted one after another, so none misses the threshold.
     comment = session.scalars(
-        select(Comment).where(
+        select(Comment)
+        .where(
             Comment.public_id == comment_public_id,
             Comment.site_id == site.id,
             Comment.status == Status.APPROVED,
         )
+        .with_for_update(of=Comment)
     ).one_or_none()
     if comment is None:
         raise ReportRefused(404, "not_found", "no such published comment")

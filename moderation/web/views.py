@@ -31,6 +31,7 @@ from moderation.security_headers import private_pages
 from moderation.services.labelled_export import export_rows, plan_export
 from moderation.services.live import Watermark, changes_since, watermark_now
 from moderation.services.moderation import (
+    QUICK_REJECT_REASONS,
     REJECT_REASONS,
     UNDETERMINED,
     AuditFilter,
@@ -169,7 +170,7 @@ def _safe_url(url: str | None) -> str | None:
 def _template_globals() -> dict[str, Any]:
     return {
         "moderator": current_moderator(),
-        "reject_reasons": REJECT_REASONS,
+        "reject_reasons": QUICK_REJECT_REASONS,
         "describe_actor": describe_actor,
         "describe_event": describe_event,
         "language_name": language_name,
