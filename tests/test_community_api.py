@@ -487,3 +487,21 @@ def test_a_report_that_holds_the_comment_during_a_dismissal_makes_it_a_conflict(
     assert result == [409]
     assert status_of(sessions, public_id) == Status.HELD
     assert count(sessions, Report, Report.closed_at.is_(None)) == 2
+
+
+def test_a_replayed_post_and_a_refused_one_do_not_use_up_the_author_s_limit(
+    client, sessions, moderator, site_auth
+):
+    set_rules(sessions, author_rate_limit="2/minute", min_length=5)
+    author = f"reader-{uuid.uuid4().hex[:8]}"
+    replay = site_auth | {"Idempotency-Key": f"k-{uuid.uuid4().hex[:8]}"}
+    body = {"article_id": "a-1", "author_id": author, "author_name": "Ann", "text": "A thought."}
+    for _ in range(3):
+        answer = client.post("/api/v1/comments", json=body, headers=replay)
+        assert answer.status_code == 202
+    assert (
+        client.post("/api/v1/comments", json=body | {"text": "no"}, headers=site_auth).status_code
+        == 422
+    )
+    assert post(client, site_auth, author).status_code == 202  # the second comment stored
+    assert post(client, site_auth, author).status_code == 429

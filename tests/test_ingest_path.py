@@ -92,7 +92,7 @@ def test_a_new_title_is_stored_for_a_known_article(client, sessions):
         assert session.scalars(select(Article.title)).one() == "Second"
 
 
-def test_comments_of_one_window_go_to_the_workers_in_one_message(database_url, broker):
+def test_comments_of_one_window_go_to_the_workers_in_one_message(database_url, broker, sessions):
     settings = settings_for_tests(database_url, MODEL_PATH, scoring_send_window=1)
     queue = TaskQueue(settings)
     try:
@@ -118,7 +118,7 @@ def test_a_full_message_is_sent_without_waiting_for_the_window():
     assert sent == [[1, 2], [3]]
 
 
-def test_without_a_window_each_comment_is_sent_before_the_answer(database_url, broker):
+def test_without_a_window_each_comment_is_sent_before_the_answer(database_url, broker, sessions):
     with app_with(database_url, broker, scoring_send_window=0) as app:
         queue = app.extensions["moderation"].settings.task_queue
         with unit_of_work(app.extensions["moderation"].sessions) as session:
@@ -128,7 +128,7 @@ def test_without_a_window_each_comment_is_sent_before_the_answer(database_url, b
         assert broker.llen(queue) == 1
 
 
-def test_a_refused_comment_takes_no_entry_in_the_longer_window(database_url, broker):
+def test_a_refused_comment_takes_no_entry_in_the_longer_window(database_url, broker, sessions):
     with app_with(database_url, broker, ratelimit_author="2/minute;5/hour") as app:
         with unit_of_work(app.extensions["moderation"].sessions) as session:
             site, key = create_site(session, f"s-{uuid.uuid4().hex[:8]}")

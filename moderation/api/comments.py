@@ -49,10 +49,15 @@ def post_comment():
     """Accept a comment: 202 once it is committed as pending; scoring happens in a worker."""
     site = authenticated_site()
     data = validated(CommentSubmission, json_object())
-    refuse_when_author_over_limit(site, data.author_id)
     session = db_session()
     try:
-        accepted = submit_comment(session, site, data, idempotency_key())
+        accepted = submit_comment(
+            session,
+            site,
+            data,
+            idempotency_key(),
+            admit=lambda: refuse_when_author_over_limit(site, data.author_id),
+        )
     except CommentRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.field, extra=exc.extra) from None
     session.commit()

@@ -337,10 +337,16 @@ def post_comment(article_id: str):
     site = public_site()
     data = _submission(site, article_id, validated(PublicSubmission, json_object()))
     key = idempotency_key()
-    refuse_when_author_over_limit(site, data.author_id)
     session = db_session()
     try:
-        accepted = submit_comment(session, site, data, key, warnings_block=True)
+        accepted = submit_comment(
+            session,
+            site,
+            data,
+            key,
+            warnings_block=True,
+            admit=lambda: refuse_when_author_over_limit(site, data.author_id),
+        )
     except CommentRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.field, extra=exc.extra) from None
     session.commit()

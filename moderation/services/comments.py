@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,11 +55,13 @@ def submit_comment(
     idempotency_key: str | None = None,
     *,
     warnings_block: bool = False,
+    admit: Callable[[], None] | None = None,
 ) -> Accepted:
     """Store a new pending comment; a repeated idempotency key returns the first one.
 
-    A banned or suspended author is refused (403); so is one with an unread warning when
-    ``warnings_block`` (the widget, where the author can read it).
+    ``admit`` runs just before a new comment is stored (the per-author rate limit), and
+    may raise to refuse it. A banned or suspended author is refused (403); so is one with an
+    unread warning when ``warnings_block`` (the widget, where the author can read it).
     """
     if idempotency_key is not None:
         earlier = _by_idempotency_key(session, site, idempotency_key)
@@ -78,6 +81,9 @@ def submit_comment(
     if verdict.refusal is not None:
         refusal = verdict.refusal
         raise CommentRefused(refusal.code, refusal.message, refusal.field, status=refusal.status)
+    if admit is not None:
+        # Counted only for a comment about to be stored: not for a replay or a refusal.
+        admit()
     comment = Comment(
         site_id=site.id,
         article=article,
