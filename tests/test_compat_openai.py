@@ -51,6 +51,20 @@ def test_sdk_accepts_a_single_string_and_text_parts(sdk):
     )
 
 
+def test_content_parts_are_one_input_with_one_result(sdk):
+    # OpenAI's multimodal example: a list of parts is one input, not one input per part.
+    parts = sdk.moderations.create(
+        input=[
+            {"type": "text", "text": "Thank you for the article."},
+            {"type": "text", "text": ABUSIVE},
+        ]
+    )
+    strings = sdk.moderations.create(input=["Thank you for the article.", ABUSIVE])
+    assert len(parts.results) == 1 and len(strings.results) == 2
+    assert parts.results[0].flagged is True
+    assert parts.results[0].category_applied_input_types.harassment == ["text"]
+
+
 def test_sdk_reports_a_wrong_key_as_authentication_error(live_server):
     client = openai.OpenAI(api_key="msk_wrong", base_url=f"{live_server.url}/v1", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
@@ -67,6 +81,11 @@ def test_sdk_reports_a_wrong_key_as_authentication_error(live_server):
         ({"input": [{"type": "image_url", "image_url": {"url": "https://x"}}]}, "input"),
         ({"input": "x" * 5001}, "input"),
         ({"input": ["a"] * 33}, "input"),
+        ({"input": ["a", {"type": "text", "text": "b"}]}, "input"),
+        (
+            {"input": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}]},
+            "input",
+        ),
         ({"input": "half a pair \ud800 of surrogates"}, "input"),
     ],
 )

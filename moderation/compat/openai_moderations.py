@@ -147,16 +147,26 @@ def _body() -> dict[str, Any]:
 
 
 def _inputs(body: dict[str, Any]) -> list[str]:
-    """``input`` as a list of texts: a string, a list of strings, or a list of text parts."""
+    """``input`` as the texts to score: a string, a list of strings (one result each), or a
+    list of content parts (one input, one result)."""
     raw = body.get("input")
     if raw is None:
         raise OpenAIError(400, "Missing required parameter: 'input'.", param="input")
     items = raw if isinstance(raw, list) else [raw]
     if not items:
         raise OpenAIError(400, "'input' must not be an empty list.", param="input")
-    if len(items) > MAX_INPUTS:
+    if all(isinstance(item, dict) for item in items):
+        # Content parts (the SDK's ModerationMultiModalInputParam list) are ONE input with
+        # one result, as OpenAI answers them; their texts are read together.
+        texts = ["\n".join(_text(item) for item in items)]
+    elif any(isinstance(item, dict) for item in items):
+        raise OpenAIError(
+            400, "'input' mixes strings and content parts; send one or the other.", param="input"
+        )
+    elif len(items) > MAX_INPUTS:
         raise OpenAIError(400, f"'input' holds at most {MAX_INPUTS} items.", param="input")
-    texts = [_text(item) for item in items]
+    else:
+        texts = [_text(item) for item in items]
     for text in texts:
         if len(text) > MAX_TEXT_LENGTH:
             message = f"Each input is at most {MAX_TEXT_LENGTH} characters."
