@@ -405,3 +405,40 @@ def test_the_page_shows_the_thresholds_in_force_and_where_they_come_from(
     assert "toxicity</th> <td>0.336</td> <td>off</td> <td>model: recall 0.85" in text
     assert "insult</th> <td>0.700</td> <td>off</td> <td>site: site setting" in text
     assert "threat</th> <td>0.400</td> <td>off</td> <td>fallback" in text
+
+
+def test_clients_suggested_labels_join_the_export(client, sessions, accounts, tmp_path):
+    from moderation.services.labelled_examples import keep_suggestion
+
+    account = accounts.moderator(SITE)
+    history(sessions, account)
+    with unit_of_work(sessions) as session:
+        site = site_row(session, SITE)
+        keep_suggestion(
+            session,
+            site,
+            "A suggested insult, you fool.",
+            {"toxicity": 1.0, "insult": 0.9},
+            language="en",
+            client_token="comment:42",
+            community_id="Coral:news",
+        )
+        keep_suggestion(
+            session,
+            site,
+            "A suggested fine comment.",
+            {"toxicity": 0.0},
+            language="en",
+            client_token=None,
+            community_id=None,
+        )
+    auth = {"Authorization": f"Bearer {accounts.token(account)}"}
+    answer = client.get(f"/api/v1/moderation/export.csv?site={SITE}", headers=auth)
+    assert "suggested by comment:42" in answer.text
+    path = tmp_path / "export.csv"
+    path.write_bytes(answer.data)
+    by_text = {comment.text: comment for comment in read_labelled_csv(path)}
+    insult = by_text["A suggested insult, you fool."]
+    assert insult.labels["toxicity"] == 1.0 and insult.labels["insult"] == 1.0
+    assert insult.labels["threat"] is None
+    assert by_text["A suggested fine comment."].labels["toxicity"] == 0.0

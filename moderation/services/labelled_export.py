@@ -1,7 +1,10 @@
-"""Moderators' decisions as a labelled file in the training layout, for retraining.
+"""Moderators' decisions, and the labels a site's clients suggested, as a labelled file in
+the training layout, for retraining and tuning.
 
-``moderation model build --train`` and ``moderation evaluate`` read it as they read
-``../shared/data/*.csv``: approved is clean (``label_toxic`` 0), rejected is toxic (1).
+``moderation model build --train``, ``model tune`` and ``moderation evaluate`` read it as
+they read ``../shared/data/*.csv``: approved is clean (``label_toxic`` 0), rejected is toxic
+(1); a suggestion (Perspective's ``comments:suggestscore``, Coral's feedback) is toxic for
+each label it scored 0.5 or more.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from moderation.models import AuditEvent, Comment, Site, Status
+from moderation.models import AuditEvent, Comment, LabelledExample, Site, Status
 from moderation.scoring.training_data import CSV_COLUMN_FOR_LABEL, LABELS
 from moderation.services.moderation import REJECT_REASONS
 from moderation.services.what_if import Period, last_decisions
@@ -41,6 +44,7 @@ class Export:
 
     event_ids: list[int]
     site_names: dict[int, str]
+    example_ids: list[int] = field(default_factory=list)
 
 
 def plan_export(session: Session, sites: Sequence[Site], period: Period) -> Export:
@@ -53,7 +57,20 @@ def plan_export(session: Session, sites: Sequence[Site], period: Period) -> Expo
         return Export([], {})
     decided = last_decisions([site.id for site in sites], period).subquery("decided")
     query = select(decided.c.event_id).order_by(decided.c.comment_id)
-    return Export(list(session.scalars(query)), {site.id: site.name for site in sites})
+    suggested = (
+        select(LabelledExample.id)
+        .where(
+            LabelledExample.site_id.in_([site.id for site in sites]),
+            LabelledExample.created_at >= period.since,
+            LabelledExample.created_at < period.until,
+        )
+        .order_by(LabelledExample.id)
+    )
+    return Export(
+        list(session.scalars(query)),
+        {site.id: site.name for site in sites},
+        list(session.scalars(suggested)),
+    )
 
 
 def export_rows(
@@ -83,6 +100,35 @@ def export_rows(
             rows = session.execute(query).all()
         for public_id, text, site_id, decision, reason in rows:
             yield _training_row(public_id, text, export.site_names[site_id], decision, reason)
+    for start in range(0, len(export.example_ids), batch):
+        ids = export.example_ids[start : start + batch]
+        with sessions() as session:
+            examples = session.scalars(
+                select(LabelledExample)
+                .where(LabelledExample.id.in_(ids))
+                .order_by(LabelledExample.id)
+            ).all()
+        for example in examples:
+            yield _suggested_row(example, export.site_names[example.site_id])
+
+
+def _suggested_row(example: LabelledExample, site_name: str) -> tuple[str, ...]:
+    """A client's suggested labels: toxic for a label scored 0.5 or more, unknown if unscored."""
+    cells = tuple(
+        "" if label not in example.labels else ("1" if example.labels[label] >= 0.5 else "0")
+        for label in LABELS
+    )
+    source = f"suggested:{site_name}"
+    orig_label = f"suggested by {example.client_token or 'a client'} ({example.source})"
+    return (
+        f"sug_{example.id}",
+        example.text,
+        *cells,
+        source,
+        EXPORT_DOMAIN,
+        orig_label,
+        EXPORT_LICENSE,
+    )
 
 
 def _training_row(
