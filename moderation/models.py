@@ -475,8 +475,14 @@ class NoticeComment(Base):
 
 
 def new_statement_id() -> str:
-    """An opaque, unguessable statement id: the link to it is the author's to open."""
+    """An opaque statement id: the statement's page is at it, behind a signed link."""
     return "sor_" + secrets.token_urlsafe(16)
+
+
+def new_statement_puid() -> str:
+    """The statement's platform unique identifier for the Transparency Database: random, and
+    unrelated to the statement's id, so the published PUID opens no page."""
+    return secrets.token_hex(16)
 
 
 class StatementOfReasons(Base):
@@ -492,17 +498,16 @@ class StatementOfReasons(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True, default=new_statement_id)
-    # The platform unique identifier sent to the Transparency Database (no personal data).
-    puid: Mapped[str] = mapped_column(String(100), unique=True)
+    # The platform unique identifier sent to the Transparency Database: its own random
+    # value, never the public_id (no personal data, and no way to the statement's page).
+    puid: Mapped[str] = mapped_column(String(100), unique=True, default=new_statement_puid)
     site_id: Mapped[int] = mapped_column(ForeignKey("sites.id", ondelete="CASCADE"))
     author_id: Mapped[str] = mapped_column(String(200))
     comment_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
     sanction_id: Mapped[int | None] = mapped_column(
         ForeignKey("author_sanctions.id", ondelete="CASCADE")
     )
-    notice_id: Mapped[int | None] = mapped_column(
-        ForeignKey("dsa_notices.id", ondelete="SET NULL")
-    )
+    notice_id: Mapped[int | None] = mapped_column(ForeignKey("dsa_notices.id", ondelete="SET NULL"))
     decision_visibility: Mapped[str | None] = mapped_column(String(64))
     decision_account: Mapped[str | None] = mapped_column(String(64))
     decision_ground: Mapped[str] = mapped_column(String(64))

@@ -3,7 +3,7 @@
 Nested in the widget's blueprint, so the same key, Origin and CORS rules apply. Anyone may
 file a notice of illegal content and follow it by its reference; an author (the reader
 token, in the ``Reader-Token`` header) reads the statements of reasons of their own
-restrictions and appeals one, once.
+restrictions, each with the signed link to its page, and appeals one, once.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from moderation.dsa.notices import notice_status as notice_view
 from moderation.dsa.statements import restriction_words, statements_of_author
 from moderation.limits import limiter
 from moderation.models import Site, StatementOfReasons
+from moderation.web.dsa_pages import statement_url
 
 dsa_public = Blueprint("dsa_public", __name__, url_prefix="/dsa")
 READER_TOKEN = "Reader-Token"  # noqa: S105  (a header name, not a secret)
@@ -289,7 +290,7 @@ def author_view(session: Any, statement: StatementOfReasons) -> dict[str, Any]:
     appeal = appeal_of(session, statement)
     return {
         "id": statement.public_id,
-        "url": url_for("dsa_pages.statement_page", public_id=statement.public_id, _external=True),
+        "url": statement_url(statement.public_id),
         "summary": restriction_words(statement),
         "comment_id": statement.comment.public_id if statement.comment else None,
         "decision_visibility": statement.decision_visibility,

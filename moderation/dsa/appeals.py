@@ -12,11 +12,13 @@ import calendar
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from moderation.db import utcnow
 from moderation.dsa.events import APPEAL_DECIDED, emit_dsa_events
+from moderation.dsa.notices import storable
 from moderation.models import (
     Appeal,
     AppealOutcome,
@@ -27,8 +29,8 @@ from moderation.models import (
     StatementOfReasons,
     Status,
 )
-from moderation.services.authors import lift_sanction
-from moderation.services.moderation import Scope, in_scope, moderate
+from moderation.services.authors import SanctionRefused, lift_sanction
+from moderation.services.moderation import Result, Scope, in_scope, moderate
 
 APPEAL_MONTHS = 6
 MAX_TEXT = 5000
@@ -65,15 +67,13 @@ def file_appeal(
     body = (text or "").strip()
     if not body:
         raise AppealRefused(422, "invalid", "say why the decision is wrong", "text")
+    if not storable(body):
+        raise AppealRefused(422, "invalid", "text must not contain NUL or lone surrogates", "text")
     if len(body) > MAX_TEXT:
         raise AppealRefused(422, "invalid", f"text is over {MAX_TEXT} characters", "text")
     earlier = appeal_of(session, statement)
     if earlier is not None:
-        raise AppealRefused(
-            409,
-            "already_appealed",
-            f"this decision was already appealed on {earlier.created_at:%Y-%m-%d}",
-        )
+        raise _already_appealed(earlier)
     now = now or utcnow()
     if now > appeal_deadline(statement):
         raise AppealRefused(
@@ -83,9 +83,19 @@ def file_appeal(
             f"{appeal_deadline(statement):%Y-%m-%d}",
         )
     appeal = Appeal(site_id=statement.site_id, statement_id=statement.id, text=body, created_at=now)
-    session.add(appeal)
-    session.flush()
+    try:
+        # Two appeals at once both find none above; the unique statement_id lets one in. The
+        # savepoint keeps the caller's transaction usable for the answer.
+        with session.begin_nested():
+            session.add(appeal)
+    except IntegrityError:
+        raise _already_appealed(appeal_of(session, statement)) from None
     return appeal
+
+
+def _already_appealed(earlier: Appeal | None) -> AppealRefused:
+    when = f" on {earlier.created_at:%Y-%m-%d}" if earlier is not None else ""
+    return AppealRefused(409, "already_appealed", f"this decision was already appealed{when}")
 
 
 # --- The Appeals queue ------------------------------------------------------------------------
@@ -124,8 +134,6 @@ def decide_appeal(
     session: Session, appeal: Appeal, moderator: Moderator, outcome: str, reasons: str | None
 ) -> Appeal:
     """Uphold or reverse the decision, with reasons the author reads."""
-    if appeal.state != AppealState.OPEN:
-        raise AppealRefused(409, "conflict", "this appeal was already decided")
     if outcome not in set(AppealOutcome):
         raise AppealRefused(422, "invalid", "outcome must be UPHELD or REVERSED", "outcome")
     text = (reasons or "").strip()
@@ -141,6 +149,16 @@ def decide_appeal(
             "same_moderator",
             "another moderator must decide the appeal against your own decision",
         )
+    # Claim the appeal in the database: of two moderators deciding at once, the second waits
+    # for the first to commit and then matches nothing.
+    claimed = session.execute(
+        update(Appeal)
+        .where(Appeal.id == appeal.id, Appeal.state == AppealState.OPEN)
+        .values(state=AppealState.DECIDED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not claimed:
+        raise AppealRefused(409, "conflict", "this appeal was already decided")
     now = utcnow()
     if outcome == AppealOutcome.REVERSED:
         _reverse(session, statement, moderator, appeal, text)
@@ -163,13 +181,19 @@ def _reverse(
 ) -> None:
     note = f"appeal {appeal.public_id} reversed the decision: {reasons}"[:1000]
     if statement.comment is not None and statement.comment.status != Status.APPROVED:
-        moderate(
+        done = moderate(
             session, statement.comment, moderator, Status.APPROVED, None, note, source="appeal"
         )
+        if done.result == Result.CONFLICT:
+            # Someone else changed the comment since it was read: the appeal stays open.
+            raise AppealRefused(409, "conflict", done.message)
     if statement.sanction_id is not None:
         sanction = session.get(AuthorSanction, statement.sanction_id)
         if sanction is not None and sanction.lifted_at is None:
-            lift_sanction(session, sanction, moderator, note)
+            try:
+                lift_sanction(session, sanction, moderator, note)
+            except SanctionRefused as exc:
+                raise AppealRefused(exc.status, exc.code, exc.message) from None
 
 
 def appeal_view(appeal: Appeal) -> dict[str, object]:

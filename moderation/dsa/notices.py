@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.db import utcnow
+from moderation.dsa.categories import CATEGORIES, Category
 from moderation.dsa.events import NOTICE_DECIDED, emit_dsa_events
 from moderation.models import (
     Comment,
@@ -32,7 +33,7 @@ from moderation.models import (
     StatementOfReasons,
     Status,
 )
-from moderation.services.moderation import ModerationError, Scope, in_scope, moderate
+from moderation.services.moderation import ModerationError, Result, Scope, in_scope, moderate
 
 MAX_COMMENTS = 20
 MAX_EXPLANATION = 5000
@@ -40,41 +41,11 @@ MAX_LAW = 500
 MAX_NAME = 200
 MAX_NOTE = 2000
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# PostgreSQL cannot store or compare a NUL, and a lone surrogate cannot be encoded as UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+OPEN_STATES = (NoticeState.AWAITING_REVIEW, NoticeState.UNDER_REVIEW)
 
 
-@dataclass(frozen=True)
-class Category:
-    """A kind of illegal content a reader can name, and its Transparency Database category."""
-
-    label: str
-    tdb_category: str
-    anonymous: bool = False
-
-
-CATEGORIES = {
-    "hate_speech": Category(
-        "Illegal hate speech or incitement to violence",
-        "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
-    ),
-    "defamation": Category(
-        "Defamation, insult or threats (criminal law)",
-        "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH",
-    ),
-    "terrorism": Category("Terrorist content", "STATEMENT_CATEGORY_RISK_FOR_PUBLIC_SECURITY"),
-    "child_sexual_abuse": Category(
-        "Child sexual abuse material", "STATEMENT_CATEGORY_PROTECTION_OF_MINORS", anonymous=True
-    ),
-    "privacy": Category(
-        "Personal data or private images shared unlawfully",
-        "STATEMENT_CATEGORY_DATA_PROTECTION_AND_PRIVACY_VIOLATIONS",
-    ),
-    "intellectual_property": Category(
-        "Copyright or other intellectual property infringement",
-        "STATEMENT_CATEGORY_INTELLECTUAL_PROPERTY_INFRINGEMENTS",
-    ),
-    "scam": Category("Scam or fraud", "STATEMENT_CATEGORY_SCAMS_AND_FRAUD"),
-    "other": Category("Other illegal content", "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"),
-}
 REPORTER_REDRESS = (
     "If you disagree with this decision, you may turn to a certified out-of-court dispute "
     "settlement body (Art. 21 DSA), to the Digital Services Coordinator of your Member State, "
@@ -121,7 +92,9 @@ def file_notice(session: Session, site: Site, form: NoticeForm) -> Notice:
     name = _text(form.reporter_name, "reporter_name", MAX_NAME)
     email = _text(form.reporter_email, "reporter_email", 254)
     if email and not _EMAIL.match(email):
-        raise NoticeRefused(422, "invalid", "reporter_email is not an email address", "email")
+        raise NoticeRefused(
+            422, "invalid", "reporter_email is not an email address", "reporter_email"
+        )
     if not category.anonymous:
         for value, field in ((name, "reporter_name"), (email, "reporter_email")):
             if not value:
@@ -157,6 +130,10 @@ def _category(raw: str | None) -> Category:
 
 def _text(raw: str | None, field: str, limit: int, *, required: bool = False) -> str | None:
     value = (raw or "").strip()
+    if not storable(value):
+        raise NoticeRefused(
+            422, "invalid", f"{field} must not contain NUL or lone surrogates", field
+        )
     if required and not value:
         raise NoticeRefused(422, "invalid", f"{field} is required", field)
     if len(value) > limit:
@@ -166,6 +143,8 @@ def _text(raw: str | None, field: str, limit: int, *, required: bool = False) ->
 
 def _named_comments(session: Session, site: Site, public_ids: Sequence[str]) -> list[Comment]:
     ids = sorted({str(i).strip() for i in public_ids if str(i).strip()})
+    if not all(storable(i) for i in ids):
+        raise NoticeRefused(422, "invalid", "comments must be a list of comment ids", "comments")
     if not ids:
         raise NoticeRefused(422, "invalid", "name at least one comment", "comments")
     if len(ids) > MAX_COMMENTS:
@@ -222,10 +201,33 @@ def notice_counts(session: Session, scope: Scope) -> dict[str, int]:
     return {state.value: counts.get(state.value, 0) for state in NoticeState}
 
 
+def storable(value: str) -> bool:
+    """A string the database can store and compare (no NUL, no lone surrogate)."""
+    return not _UNSTORABLE.search(value)
+
+
+def _claim(session: Session, notice: Notice, states: Sequence[str]) -> None:
+    """Lock the notice's row while it is in one of these states, and read it afresh; a 409
+    when another moderator moved it on since it was read.
+
+    The UPDATE changes nothing but takes the row lock, and matches only while the state
+    still allows the action: of two moderators acting at once, the second waits for the
+    first to commit and then finds the new state (the check is the database's, not this
+    process's copy of the row). Reading afresh keeps the other's history entries."""
+    matched = session.execute(
+        update(Notice)
+        .where(Notice.id == notice.id, Notice.state.in_(list(states)))
+        .values(state=Notice.state)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(notice)
+    if not matched:
+        raise NoticeRefused(409, "conflict", f"the notice is already {notice.state}")
+
+
 def start_review(session: Session, notice: Notice, moderator: Moderator) -> Notice:
     """AWAITING_REVIEW -> UNDER_REVIEW, with the moderator's name in the history."""
-    if notice.state != NoticeState.AWAITING_REVIEW:
-        raise NoticeRefused(409, "conflict", f"the notice is already {notice.state}")
+    _claim(session, notice, [NoticeState.AWAITING_REVIEW])
     notice.state = NoticeState.UNDER_REVIEW
     _log(notice, moderator.email, "review started")
     session.flush()
@@ -235,6 +237,7 @@ def start_review(session: Session, notice: Notice, moderator: Moderator) -> Noti
 def add_note(session: Session, notice: Notice, moderator: Moderator, note: str | None) -> Notice:
     """A moderator's note in the notice's history."""
     text = _text(note, "note", MAX_NOTE, required=True)
+    _claim(session, notice, list(NoticeState))
     _log(notice, moderator.email, "note", text)
     session.flush()
     return notice
@@ -249,16 +252,14 @@ def decide_notice(
     explanation: str | None,
 ) -> Notice:
     """ILLEGAL: reject the named comments with this legal ground; LEGAL: keep them, saying why."""
-    if notice.state not in (NoticeState.AWAITING_REVIEW, NoticeState.UNDER_REVIEW):
-        raise NoticeRefused(409, "conflict", f"the notice is already {notice.state}")
     if decision not in set(NoticeDecision):
         raise NoticeRefused(422, "invalid", "decision must be ILLEGAL or LEGAL", "decision")
     explanation = _text(explanation, "explanation", 2000, required=True)
+    required = decision == NoticeDecision.ILLEGAL
+    ground = _text(ground, "legal_ground", 500, required=required)
+    _claim(session, notice, OPEN_STATES)
     if decision == NoticeDecision.ILLEGAL:
-        ground = _text(ground, "legal_ground", 500, required=True)
         _remove(session, notice, moderator, ground or "", explanation or "")
-    else:
-        ground = _text(ground, "legal_ground", 500)
     return _close(session, notice, moderator, NoticeState.COMPLETED, decision, ground, explanation)
 
 
@@ -269,7 +270,7 @@ def _remove(
         if comment.status == Status.REJECTED:
             continue
         try:
-            moderate(
+            done = moderate(
                 session,
                 comment,
                 moderator,
@@ -281,15 +282,17 @@ def _remove(
             )
         except ModerationError as exc:
             raise NoticeRefused(422, exc.code, exc.message, exc.field) from None
+        if done.result == Result.CONFLICT:
+            # Someone else changed the comment since it was read: nothing is decided.
+            raise NoticeRefused(409, "conflict", f"{comment.public_id}: {done.message}")
 
 
 def void_notice(
     session: Session, notice: Notice, moderator: Moderator, reason: str | None
 ) -> Notice:
     """Close a notice that cannot be acted on (duplicate, no content named, unintelligible)."""
-    if notice.state not in (NoticeState.AWAITING_REVIEW, NoticeState.UNDER_REVIEW):
-        raise NoticeRefused(409, "conflict", f"the notice is already {notice.state}")
     reason = _text(reason, "explanation", 2000, required=True)
+    _claim(session, notice, OPEN_STATES)
     return _close(session, notice, moderator, NoticeState.VOID, None, None, reason)
 
 

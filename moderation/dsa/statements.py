@@ -17,10 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from moderation.db import utcnow
+from moderation.dsa.categories import CIVIC, SCOPE, SEXUAL, SPEECH, VIOLENCE, notice_category
 from moderation.dsa.events import STATEMENT_ISSUED, emit_dsa_events
 from moderation.models import (
     AuthorSanction,
@@ -32,6 +33,7 @@ from moderation.models import (
     StatementOfReasons,
     Status,
     new_statement_id,
+    new_statement_puid,
 )
 
 # --- The Transparency Database's enumerations (see tdb_statement.schema.json) ----------------
@@ -48,11 +50,6 @@ NOT_AUTOMATED = "AUTOMATED_DECISION_NOT_AUTOMATED"
 SOURCE_ARTICLE_16 = "SOURCE_ARTICLE_16"
 SOURCE_OTHER_NOTIFICATION = "SOURCE_TYPE_OTHER_NOTIFICATION"
 SOURCE_VOLUNTARY = "SOURCE_VOLUNTARY"
-SPEECH = "STATEMENT_CATEGORY_ILLEGAL_OR_HARMFUL_SPEECH"
-VIOLENCE = "STATEMENT_CATEGORY_VIOLENCE"
-SCOPE = "STATEMENT_CATEGORY_SCOPE_OF_PLATFORM_SERVICE"
-CIVIC = "STATEMENT_CATEGORY_NEGATIVE_EFFECTS_ON_CIVIC_DISCOURSE_OR_ELECTIONS"
-SEXUAL = "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT"
 
 REDRESS = (
     "You can contest this decision once, within six months, with the site's internal "
@@ -77,7 +74,7 @@ PROCEDURAL = frozenset(
     }
 )
 # The category a restriction falls under, by the model label, rule or reason that drove it.
-CATEGORIES = {
+RESTRICTION_CATEGORIES = {
     "threat": VIOLENCE,
     "sexual_explicit": SEXUAL,
     "obscene": SPEECH,
@@ -162,8 +159,8 @@ def _explanation(reasons: Sequence[Mapping[str, Any]], rejected: bool) -> str:
 
 def _category(labels: Iterable[str]) -> str:
     for label in labels:
-        if label in CATEGORIES:
-            return CATEGORIES[label]
+        if label in RESTRICTION_CATEGORIES:
+            return RESTRICTION_CATEGORIES[label]
     return SPEECH
 
 
@@ -233,7 +230,9 @@ def _moderation_row(
     detection = bool(flagged) and notice is None
     facts = "A moderator reviewed the comment and removed it as " + REJECT_WORDS.get(code, code)
     if notice is not None:
-        facts += f", after a notice of illegal content ({notice.reference})"
+        # Not the notice's reference: it is the reporter's receipt, and these facts are
+        # published in the Transparency Database.
+        facts += ", after a notice under Art. 16 DSA"
     elif flagged:
         facts += ", after the automatic check held it (" + _reason_words(flagged[0]) + ")"
     facts += "." + (f" {note}" if note else "")
@@ -285,14 +284,6 @@ def _open_notice(session: Session, comment: Comment) -> Notice | None:
     return session.scalars(query).first()
 
 
-def notice_category(category: str) -> str:
-    """The Transparency Database category of a notice's category."""
-    from moderation.dsa.notices import CATEGORIES as NOTICE_CATEGORIES
-
-    found = NOTICE_CATEGORIES.get(category)
-    return found.tdb_category if found else SPEECH
-
-
 def _end_restrictions(session: Session, comment: Comment, now: datetime) -> None:
     """A published comment's visibility restrictions end now (a moderator approved it)."""
     session.execute(
@@ -318,8 +309,8 @@ def record_sanction(session: Session, sanction: AuthorSanction) -> int:
     until = sanction.ends_at.strftime("%Y-%m-%d %H:%M UTC") if sanction.ends_at else None
     what = f"suspended until {until}" if suspended else "banned from commenting on the site"
     row = {
-        "public_id": (public_id := new_statement_id()),
-        "puid": public_id,
+        "public_id": new_statement_id(),
+        "puid": new_statement_puid(),
         "site_id": sanction.site_id,
         "author_id": sanction.author_id,
         "comment_id": None,
@@ -344,6 +335,21 @@ def record_sanction(session: Session, sanction: AuthorSanction) -> int:
     return _insert(session, [row])
 
 
+def end_sanction(session: Session, sanction: AuthorSanction) -> None:
+    """A lifted sanction's restriction ends when it was lifted (a suspension that would have
+    run longer ends early; a ban gets its end date)."""
+    ended = sanction.lifted_at or utcnow()
+    session.execute(
+        update(StatementOfReasons)
+        .where(
+            StatementOfReasons.sanction_id == sanction.id,
+            or_(StatementOfReasons.end_date.is_(None), StatementOfReasons.end_date > ended),
+        )
+        .values(end_date=ended)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 # --- Writing --------------------------------------------------------------------------------
 
 
@@ -363,11 +369,11 @@ def _row(
     notice: Notice | None = None,
     decided_by: str | None = None,
 ) -> dict[str, Any]:
-    public_id = new_statement_id()
     return {
-        "public_id": public_id,
-        # The statement's own random id: it names no person and no comment.
-        "puid": public_id,
+        "public_id": new_statement_id(),
+        # Its own random value, not the public_id: it names no person and no comment, and the
+        # Transparency Database publishes it, so it must not open the statement's page.
+        "puid": new_statement_puid(),
         "site_id": comment.site_id,
         "author_id": comment.author_id,
         "comment_id": comment.id,

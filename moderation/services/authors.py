@@ -17,7 +17,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from moderation.db import utcnow
-from moderation.dsa.statements import record_sanction
+from moderation.dsa.statements import end_sanction, record_sanction
 from moderation.models import (
     AuthorSanction,
     Comment,
@@ -297,6 +297,7 @@ def lift_sanction(
     sanction.lifted_by = moderator.email
     sanction.lift_reason = reason
     session.flush()
+    end_sanction(session, sanction)
     return sanction
 
 

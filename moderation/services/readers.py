@@ -27,6 +27,7 @@ MODERATOR_WORDS = {
     "spam": "a moderator found it to be spam",
     "off_topic": "a moderator found it off-topic",
     "other": "a moderator found that " + BROKE_RULES,
+    "illegal_content": "it was found to be illegal content",
 }
 RULE_WORDS = {
     "banned_word": "it contains a word this site does not allow",
