@@ -87,7 +87,12 @@ def engine(database_url):
 
 @pytest.fixture
 def sessions(app, engine, broker, settings):
-    """A session factory on a clean database; rows and queued tasks are removed afterwards."""
+    """A session factory on a clean database; rows and queued tasks are removed afterwards.
+
+    Also wiped before: a test that wrote through an app of its own without this fixture
+    must not leave rows for the next one.
+    """
+    wipe(engine)
     yield make_session_factory(engine)
     broker.delete(settings.task_queue)
     wipe(engine)

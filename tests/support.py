@@ -23,7 +23,7 @@ from werkzeug.serving import make_server
 
 from moderation import create_app
 from moderation.config import Settings, default_model_dir, load_settings
-from moderation.db import make_session_factory, unit_of_work
+from moderation.db import Base, make_session_factory, unit_of_work
 from moderation.models import Article, AuditEvent, Comment, CommentScore, Moderator, Site
 from moderation.tasks_client import sync_queue, worker_queues
 
@@ -82,10 +82,13 @@ def postgres_database() -> Iterator[str]:
 
 
 def wipe(engine: Engine) -> None:
-    """Delete every row, children first."""
+    """Delete every row of every table, children first (the ORM deletes also clear the
+    process's copies of sites and articles)."""
     with make_session_factory(engine)() as session:
         for model in (AuditEvent, CommentScore, Comment, Article, Site, Moderator):
             session.execute(delete(model))
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
         session.commit()
 
 
