@@ -34,6 +34,7 @@ def _fresh_connections_after_fork(**_kwargs: object) -> None:
 
 def _ready_for_sync_scoring(scorer: object) -> None:
     # The worker's name was learnt before the fork, so each pool process knows it.
+    monitor.warmed.value = 1
     if monitor.nodename:
         name, version = getattr(scorer, "model_name", "?"), getattr(scorer, "model_version", "?")
         monitor.heartbeats.mark_ready(monitor.nodename, name=str(name), version=str(version))
@@ -48,4 +49,5 @@ def _remember_pool_size(sender: str, instance: object, **_kwargs: object) -> Non
     # A broken model stops the worker here, before the pool forks; else ops can see it.
     monitor.heartbeats.describe_model(sender, runtime.check_model())
     # A worker restarted under the same name is loading again until a pool process warms up.
+    monitor.warmed.value = 0
     monitor.heartbeats.mark_loading(sender)

@@ -7,6 +7,7 @@ covered the same way, and the tasks stay about their work.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from typing import Any
 
 from celery.signals import (
@@ -42,6 +43,9 @@ class WorkerMonitor:
         self.recorder = metrics.install(self.store)
         self.nodename: str | None = None
         self._log_tokens: dict[str, Any] = {}
+        # Set by a pool process once its model is warm; created before the pool forks, so
+        # the main process sees it and repeats readiness with each heartbeat.
+        self.warmed = multiprocessing.Value("b", 0, lock=False)
 
     def connect(self) -> None:
         """Connect every handler; strong references, as the monitor lives as long as the app."""
@@ -74,6 +78,7 @@ class WorkerMonitor:
                 self.nodename,
                 active=len(worker_state.active_requests),
                 processed=worker_state.all_total_count[0],
+                ready=bool(self.warmed.value),
             )
 
     def on_shutdown(self, **_kwargs: Any) -> None:

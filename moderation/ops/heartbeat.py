@@ -64,10 +64,18 @@ class Heartbeats:
         self._cards = store.key("model_cards")
         self._ready = store.key("ready")
 
-    def beat(self, worker: str, *, active: int, processed: int) -> bool:
-        """Record that this worker is alive now; best effort."""
-        record = {"at": time.time(), "pid": os.getpid(), "active": active, "processed": processed}
-        return self.store.write(lambda pipe: pipe.hset(self._workers, worker, json.dumps(record)))
+    def beat(self, worker: str, *, active: int, processed: int, ready: bool = False) -> bool:
+        """Record that this worker is alive now, and still ready when a pool process warmed
+        up (so readiness survives a Redis that restarted empty); best effort."""
+        now = time.time()
+        record = {"at": now, "pid": os.getpid(), "active": active, "processed": processed}
+
+        def write(pipe: Any) -> None:
+            pipe.hset(self._workers, worker, json.dumps(record))
+            if ready:
+                pipe.hsetnx(self._ready, worker, json.dumps({"at": now, "pid": os.getpid()}))
+
+        return self.store.write(write)
 
     def forget(self, worker: str) -> bool:
         """Remove a worker that is shutting down cleanly."""
