@@ -2,9 +2,10 @@
 
 ``celery -A tests.faults.slow_worker worker`` runs ``workers.app`` unchanged except that its
 scorer appends one JSON line to ``FAULTS_SCORING_LOG`` when a pool process's model has loaded
-(``{"pid", "warm": true}``) and when a process starts scoring (``{"pid", "texts"}``), and the
-first ``score_batch`` of all, in whichever process, then sleeps ``FAULTS_SCORING_DELAY``
-seconds: one batch a test can catch in flight, and no other slowed.
+(``{"pid", "warm": true}``) and when a process starts scoring comments (``{"pid", "texts"}``;
+not the warm-up batch), and the first ``score_batch`` of comments of all, in whichever
+process, then sleeps ``FAULTS_SCORING_DELAY`` seconds: one batch a test can catch in flight,
+and no other slowed.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ class AnnouncedSlowScorer:
         self._announce(warm=True)
 
     def score_batch(self, texts: list[str]) -> list[dict[str, float]]:
-        """Say which process scores which texts, wait if it is the first call, then score."""
+        """Say which process scores which texts, wait if it is the first call, then score.
+
+        The warm-up batch a pool process scores before it counts as ready is no comment
+        batch: it passes through unannounced and unslowed."""
+        if list(texts) == list(workers.runtime.WARM_UP_BATCH):
+            return self.inner.score_batch(texts)
         first = not any("texts" in json.loads(line) for line in self._lines())
         self._announce(texts=texts)
         if first:
