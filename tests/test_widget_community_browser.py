@@ -5,6 +5,7 @@ reader is told so and cannot post, and an author sees why their comment was not 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -301,6 +302,12 @@ def test_the_author_sees_why_their_comments_were_not_published(
         "Not published: a moderator found it off-topic", timeout=WAIT_MS
     )
     expect(mine).not_to_contain_text("Awaiting moderation")
+    # The statement of reasons (DSA Art. 17) is one click away, on its signed page.
+    link = mine.get_by_role("link", name="Why, and how to appeal (statement of reasons)")
+    expect(link).to_have_attribute("href", re.compile(r"/dsa/statements/[^?]+\?sig="))
+    statement = page.request.get(link.get_attribute("href"))
+    assert statement.status == 200
+    assert "Send the appeal" in statement.text()
 
 
 def test_the_author_sees_that_their_comment_was_published(

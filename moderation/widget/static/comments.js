@@ -53,6 +53,7 @@
     list: "Comments",
     awaiting: "Awaiting moderation",
     notPublished: "Not published",
+    statement: "Why, and how to appeal (statement of reasons)",
     publishedBadge: "Published",
     closed: "Comments are closed for this article.",
     more: "Show more comments",
@@ -461,6 +462,7 @@
     if (rejected && reason) {
       item.append(el("p", { class: "mc-outcome", text: TEXT.notPublished + ": " + reason }));
     }
+    if (rejected) this.linkStatement(comment.id, item);
     if (!own && comment.status === "approved") item.append(this.reportButton(comment, item));
     // DSA Art. 16: a notice of illegal content, on this service's own accessible form.
     if (!own && comment.status === "approved") item.append(" ", el("a", { class: "mc-dsa-link", href: BASE + "/dsa/notice?key=" + encodeURIComponent(KEY) + "&comment=" + encodeURIComponent(comment.id), target: "_blank", rel: "noopener", text: "Report illegal content" }));
@@ -621,6 +623,45 @@
     receipt.textContent = message;
     button.parentNode.remove();
     receipt.focus();
+  };
+
+  // ---- statements of reasons (DSA Art. 17): the reader's own, with how to appeal ----
+
+  Widget.prototype.statements = function () {
+    var headers = readerHeaders();
+    if (!headers["Reader-Token"]) return Promise.resolve([]);
+    if (!this.statementsRequest) {
+      this.statementsRequest = api("/dsa/statements", { headers: headers })
+        .then(function (response) {
+          return (response.status === 200 && response.body && response.body.statements) || [];
+        })
+        .catch(function () {
+          return [];
+        });
+    }
+    return this.statementsRequest;
+  };
+
+  Widget.prototype.linkStatement = function (commentId, item) {
+    // A statement written since the list was read (a decision just now) is asked for again.
+    var self = this;
+    var find = function (statements) {
+      return statements.filter(function (statement) {
+        return statement.comment_id === commentId && /^https?:/.test(statement.url || "");
+      })[0];
+    };
+    this.statements().then(function (statements) {
+      var found = find(statements);
+      if (found) return found;
+      self.statementsRequest = null;
+      return self.statements().then(find);
+    }).then(function (statement) {
+      if (!statement) return;
+      item.append(
+        el("p", { class: "mc-statement" },
+          el("a", { href: statement.url, target: "_blank", rel: "noopener", text: TEXT.statement }))
+      );
+    });
   };
 
   // ---- the reader's standing: a warning to read, a suspension, a ban ----
