@@ -357,7 +357,13 @@ def test_a_failed_delivery_is_resent_and_delivered(worker, live_server, sessions
         assert resent.status_code == 202
         accepted = lambda: [e for e in receiver.accepted.values() if is_comment_event(e)]  # noqa: E731
         assert wait_until(lambda: len(accepted()) == 1, timeout=60)
-        detail = requests.get(f"{deliveries_url}/{entry['id']}", headers=auth, timeout=10).json()
-    assert detail["status"] == "delivered"
+
+        def delivery() -> dict:
+            url = f"{deliveries_url}/{entry['id']}"
+            return requests.get(url, headers=auth, timeout=10).json()
+
+        # The worker records the delivery once the receiver's 200 is back: a moment later.
+        assert wait_until(lambda: delivery()["status"] == "delivered", timeout=30)
+        detail = delivery()
     assert detail["attempt_log"][-1]["status_code"] == 200
     assert {r["event"]["id"] for r in comment_requests(receiver)} == {entry["event_id"]}
