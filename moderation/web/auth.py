@@ -24,7 +24,13 @@ from wtforms.validators import DataRequired, Length
 from moderation.app_state import db_session
 from moderation.limits import limiter
 from moderation.models import Moderator
-from moderation.services.moderators import active_moderator, authenticate, normalise_email
+from moderation.services.moderation import Scope
+from moderation.services.moderators import (
+    active_moderator,
+    authenticate,
+    normalise_email,
+    visible_site_ids,
+)
 from moderation.web import csrf, web
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -42,6 +48,20 @@ def current_moderator() -> Moderator | None:
     if "moderator" not in g:
         g.moderator = _moderator_from_session()
     return g.moderator
+
+
+def signed_in_moderator() -> Moderator:
+    """The moderator of a view that ``login_required`` guards."""
+    moderator = current_moderator()
+    assert moderator is not None  # guaranteed by login_required
+    return moderator
+
+
+def moderator_scope() -> Scope:
+    """The sites the signed-in moderator may see (None: all, for an admin); once a request."""
+    if "scope" not in g:
+        g.scope = visible_site_ids(db_session(), signed_in_moderator())
+    return g.scope
 
 
 def _moderator_from_session() -> Moderator | None:

@@ -25,8 +25,7 @@ from moderation.services.authors import (
 from moderation.services.moderation import ModerationError
 from moderation.services.moderators import visible_sites
 from moderation.web import web
-from moderation.web.auth import login_required
-from moderation.web.views import _moderator, _scope
+from moderation.web.auth import login_required, moderator_scope, signed_in_moderator
 
 KIND_WORDS = {
     SanctionKind.WARN: "warning",
@@ -38,7 +37,9 @@ KIND_WORDS = {
 
 def _site(name: str) -> Site:
     """One of the moderator's sites by name; 404 for any other."""
-    found = [site for site in visible_sites(db_session(), _moderator()) if site.name == name]
+    found = [
+        site for site in visible_sites(db_session(), signed_in_moderator()) if site.name == name
+    ]
     if not found:
         abort(404)
     return found[0]
@@ -70,7 +71,7 @@ def sanction(site_name: str, author_id: str):
             session,
             site,
             author_id,
-            _moderator(),
+            signed_in_moderator(),
             form.get("kind", ""),
             form.get("reason", ""),
             ends_at=_moment(form.get("ends_at"), form.get("tz")),
@@ -92,13 +93,13 @@ def sanction(site_name: str, author_id: str):
 def lift(public_id: str):
     """Lift a sanction in force, with a reason; it stays in the history."""
     session = db_session()
-    found = sanction_for_site_ids(session, _scope(), public_id)
+    found = sanction_for_site_ids(session, moderator_scope(), public_id)
     if found is None:
         abort(404)
     site = session.get(Site, found.site_id)
     assert site is not None  # the sanction's foreign key
     try:
-        lift_sanction(session, found, _moderator(), request.form.get("reason", ""))
+        lift_sanction(session, found, signed_in_moderator(), request.form.get("reason", ""))
     except SanctionRefused as exc:
         session.rollback()
         return _answer(site, found.author_id, exc.message, "error", exc.status)

@@ -11,7 +11,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 
 from moderation.app_state import db_session
 from moderation.db import utcnow
@@ -35,12 +35,15 @@ from moderation.dsa.notices import (
 )
 from moderation.dsa.report import transparency_report
 from moderation.dsa.transparency import ExportError
-from moderation.models import AppealState, Moderator, NoticeState
+from moderation.models import AppealState, NoticeState
 from moderation.security_headers import private_pages
-from moderation.services.moderation import Scope
-from moderation.services.moderators import visible_site_ids
 from moderation.web import add_nav_link
-from moderation.web.auth import current_moderator, login_required
+from moderation.web.auth import (
+    current_moderator,
+    login_required,
+    moderator_scope,
+    signed_in_moderator,
+)
 
 dsa_web = Blueprint("dsa_web", __name__, url_prefix="/moderate/dsa", template_folder="templates")
 private_pages(dsa_web)
@@ -53,18 +56,6 @@ OPEN_STATES = (NoticeState.AWAITING_REVIEW, NoticeState.UNDER_REVIEW)
 @dsa_web.context_processor
 def _globals() -> dict[str, Any]:
     return {"moderator": current_moderator(), "categories": CATEGORIES}
-
-
-def _moderator() -> Moderator:
-    moderator = current_moderator()
-    assert moderator is not None  # guaranteed by login_required
-    return moderator
-
-
-def _scope() -> Scope:
-    if "scope" not in g:
-        g.scope = visible_site_ids(db_session(), _moderator())
-    return g.scope
 
 
 # --- Notices ----------------------------------------------------------------------------------
@@ -83,8 +74,8 @@ def notices():
     session = db_session()
     return render_template(
         "dsa/notices.html",
-        notices=notices_page(session, _scope(), states.get(state, OPEN_STATES)),
-        counts=notice_counts(session, _scope()),
+        notices=notices_page(session, moderator_scope(), states.get(state, OPEN_STATES)),
+        counts=notice_counts(session, moderator_scope()),
         state=state if state in states else "open",
     )
 
@@ -93,7 +84,7 @@ def notices():
 @login_required
 def notice(reference: str):
     """One notice: the comments it names, its history, and the actions."""
-    found = notice_for_moderator(db_session(), _scope(), reference[:40])
+    found = notice_for_moderator(db_session(), moderator_scope(), reference[:40])
     if found is None:
         abort(404)
     return render_template("dsa/notice.html", notice=found)
@@ -104,26 +95,26 @@ def notice(reference: str):
 def notice_action(reference: str, action: str):
     """Start the review, add a note, decide, or void; then back to the notice."""
     session = db_session()
-    found = notice_for_moderator(session, _scope(), reference[:40])
+    found = notice_for_moderator(session, moderator_scope(), reference[:40])
     if found is None:
         abort(404)
     form = request.form
     try:
         if action == "review":
-            start_review(session, found, _moderator())
+            start_review(session, found, signed_in_moderator())
         elif action == "note":
-            add_note(session, found, _moderator(), form.get("note"))
+            add_note(session, found, signed_in_moderator(), form.get("note"))
         elif action == "decide":
             decide_notice(
                 session,
                 found,
-                _moderator(),
+                signed_in_moderator(),
                 form.get("decision", ""),
                 form.get("legal_ground"),
                 form.get("explanation"),
             )
         else:
-            void_notice(session, found, _moderator(), form.get("explanation"))
+            void_notice(session, found, signed_in_moderator(), form.get("explanation"))
     except NoticeRefused as exc:
         session.rollback()
         flash(exc.message, "error")
@@ -152,8 +143,8 @@ def appeals():
     session = db_session()
     return render_template(
         "dsa/appeals.html",
-        appeals=appeals_page(session, _scope(), state),
-        open_count=open_appeal_counts(session, _scope()),
+        appeals=appeals_page(session, moderator_scope(), state),
+        open_count=open_appeal_counts(session, moderator_scope()),
         state=state,
     )
 
@@ -163,14 +154,14 @@ def appeals():
 def appeal_decision(public_id: str):
     """Uphold or reverse the decision an appeal contests."""
     session = db_session()
-    appeal = appeal_for_moderator(session, _scope(), public_id[:40])
+    appeal = appeal_for_moderator(session, moderator_scope(), public_id[:40])
     if appeal is None:
         abort(404)
     try:
         decide_appeal(
             session,
             appeal,
-            _moderator(),
+            signed_in_moderator(),
             request.form.get("outcome", ""),
             request.form.get("reasons"),
         )
@@ -192,11 +183,11 @@ def report():
     """The transparency report's figures for a period; ``format=csv`` downloads them."""
     since, until = _period()
     try:
-        figures = transparency_report(db_session(), _scope(), since, until)
+        figures = transparency_report(db_session(), moderator_scope(), since, until)
     except ExportError as exc:
         flash(str(exc), "error")
         since, until = _default_period()
-        figures = transparency_report(db_session(), _scope(), since, until)
+        figures = transparency_report(db_session(), moderator_scope(), since, until)
     if request.args.get("format") == "csv":
         out = io.StringIO()
         writer = csv.writer(out)

@@ -13,7 +13,6 @@ from urllib.parse import parse_qsl, urlsplit
 from flask import (
     abort,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -24,7 +23,7 @@ from werkzeug.datastructures import MultiDict
 from moderation.api.calibration import csv_download
 from moderation.app_state import app_state, db_session, live_model_card, live_model_thresholds
 from moderation.db import utcnow
-from moderation.models import Comment, Moderator, Site, Status
+from moderation.models import Comment, Site, Status
 from moderation.policy import LABELS, SitePolicy, thresholds_in_force
 from moderation.scoring.language import LANGUAGE_NAMES, language_name
 from moderation.security_headers import private_pages
@@ -43,7 +42,6 @@ from moderation.services.moderation import (
     Queue,
     QueueFilter,
     Result,
-    Scope,
     article_in_scope,
     audit_page,
     cards_for,
@@ -58,7 +56,7 @@ from moderation.services.moderation import (
     queue_counts,
     queue_page,
 )
-from moderation.services.moderators import visible_site_ids, visible_sites
+from moderation.services.moderators import visible_sites
 from moderation.services.reports import REASON_LABELS
 from moderation.services.what_if import (
     CalibrationError,
@@ -68,7 +66,12 @@ from moderation.services.what_if import (
     what_if,
 )
 from moderation.web import web
-from moderation.web.auth import current_moderator, login_required
+from moderation.web.auth import (
+    current_moderator,
+    login_required,
+    moderator_scope,
+    signed_in_moderator,
+)
 
 PAGE_SIZE = 20
 QUEUE_LABELS = {
@@ -83,18 +86,6 @@ ORDER_LABELS = {
     Order.NEWEST: "Newest first",
     Order.SCORE: "Highest score first",
 }
-
-
-def _moderator() -> Moderator:
-    moderator = current_moderator()
-    assert moderator is not None  # guaranteed by login_required
-    return moderator
-
-
-def _scope() -> Scope:
-    if "scope" not in g:
-        g.scope = visible_site_ids(db_session(), _moderator())
-    return g.scope
 
 
 def _int(raw: str | None) -> int | None:
@@ -188,7 +179,7 @@ private_pages(web)
 @login_required
 def queue():
     """A queue of comments as cards, with counts, filters and keyboard actions."""
-    session, scope = db_session(), _scope()
+    session, scope = db_session(), moderator_scope()
     filters = queue_filter(request.args)
     try:
         page = queue_page(session, scope, filters, request.args.get("cursor"), PAGE_SIZE)
@@ -206,7 +197,7 @@ def queue():
         "moderation/queue.html",
         **context,
         counts=queue_counts(session, scope, filters),
-        sites=visible_sites(session, _moderator()),
+        sites=visible_sites(session, signed_in_moderator()),
         article=article,
         tabs=_tabs(filters),
         orders=[(order.value, label) for order, label in ORDER_LABELS.items()],
@@ -246,7 +237,7 @@ def updates():
     Cards still in the queue come back as they are now, the others marked as gone; the page
     adds the new ones in place and replaces the ones it shows that someone else changed.
     """
-    session, scope = db_session(), _scope()
+    session, scope = db_session(), moderator_scope()
     filters = queue_filter(request.args)
     mark = Watermark.decode(request.args.get("after"))
     if mark is None:  # a page this service did not render: start from now
@@ -286,7 +277,7 @@ def _live_entry(card: Card, in_queue: bool) -> dict[str, Any]:
 def comment_page(public_id: str):
     """One comment's card with its whole history (404 for another site's comment)."""
     session = db_session()
-    comment = comment_for_moderator(session, _scope(), public_id)
+    comment = comment_for_moderator(session, moderator_scope(), public_id)
     if comment is None:
         abort(404)
     card = cards_for(session, [comment], live_model_thresholds())[0]
@@ -306,20 +297,20 @@ def act(public_id: str, action: str):
     Answers with its new card; a stale version is a 409 with the card as it is now.
     """
     session = db_session()
-    comment = comment_for_moderator(session, _scope(), public_id)
+    comment = comment_for_moderator(session, moderator_scope(), public_id)
     if comment is None:
         abort(404)
     version = request.form.get("version") or None
     try:
         if action == "dismiss":
             outcome = dismiss_reports(
-                session, comment, _moderator(), expected_version=version, source="web"
+                session, comment, signed_in_moderator(), expected_version=version, source="web"
             )
         else:
             outcome = moderate(
                 session,
                 comment,
-                _moderator(),
+                signed_in_moderator(),
                 Status.APPROVED if action == "approve" else Status.REJECTED,
                 request.form.get("reason"),
                 request.form.get("note"),
@@ -340,7 +331,9 @@ def bulk(action: str):
     """The same action on every selected comment; each as seen at its version."""
     session = db_session()
     wanted = [_id_and_version(raw) for raw in request.form.getlist("ids")]
-    found = comments_for_moderator(session, _scope(), [public_id for public_id, _ in wanted])
+    found = comments_for_moderator(
+        session, moderator_scope(), [public_id for public_id, _ in wanted]
+    )
     targets = [(found[pid], version) for pid, version in wanted if pid in found]
     if not targets:
         return _respond([], "Select comments first (x selects the current one).", "error", 422)
@@ -348,7 +341,7 @@ def bulk(action: str):
     try:
         outcomes = moderate_many(
             session,
-            _moderator(),
+            signed_in_moderator(),
             targets,
             target,
             request.form.get("reason"),
@@ -424,7 +417,7 @@ def _respond(acted: list[tuple[Comment, Outcome | None]], message: str, kind: st
         message=message,
         kind=kind,
         # Only a queue page has counts to update.
-        counts=queue_counts(session, _scope(), filters) if filters else None,
+        counts=queue_counts(session, moderator_scope(), filters) if filters else None,
         tabs=_tabs(filters) if filters else None,
     )
     return body, status
@@ -458,7 +451,7 @@ def audit():
         reason=(args.get("reason") or "").strip()[:200] or None,
         comment_public_id=(args.get("comment") or "").strip()[:40] or None,
     )
-    rows, next_before = audit_page(session, _scope(), filters, _int(args.get("before")))
+    rows, next_before = audit_page(session, moderator_scope(), filters, _int(args.get("before")))
     older = None
     if next_before is not None:
         older = url_for("moderation_web.audit", **{**args.to_dict(), "before": next_before})
@@ -466,7 +459,7 @@ def audit():
         "moderation/audit.html",
         rows=rows,
         filters=filters,
-        sites=visible_sites(session, _moderator()),
+        sites=visible_sites(session, signed_in_moderator()),
         statuses=[(status.value, status.value) for status in Status],
         reasons=[
             (reason, reason.replace("_", " "))
@@ -494,7 +487,7 @@ PERIODS = {"7": "Last 7 days", "30": "Last 30 days", "90": "Last 90 days", "cust
 def what_if_page():
     """Moderators' decisions replayed against thresholds the moderator proposes."""
     session, args = db_session(), request.args
-    sites = visible_sites(session, _moderator())
+    sites = visible_sites(session, signed_in_moderator())
     chosen = _chosen_sites(sites, args.get("site"))
     preset = args.get("period") if args.get("period") in PERIODS else "30"
     card = live_model_card()
@@ -544,7 +537,7 @@ def what_if_page():
 def export_csv():
     """The moderator-labelled comments of the period as a training CSV download."""
     session, args = db_session(), request.args
-    sites = _chosen_sites(visible_sites(session, _moderator()), args.get("site"))
+    sites = _chosen_sites(visible_sites(session, signed_in_moderator()), args.get("site"))
     try:
         period = parse_period(args.get("since"), args.get("until"), now=utcnow())
     except CalibrationError as exc:
