@@ -15,10 +15,10 @@ from sqlalchemy import select
 from moderation.api import api_v1
 from moderation.api.errors import ApiError
 from moderation.api.moderation import (
-    _bulk_result,
-    _outcome_body,
-    _string,
+    answer_action,
     authenticated_moderator,
+    body_string,
+    bulk_result,
     moderator_operation,
 )
 from moderation.api.openapi import Answer
@@ -38,7 +38,6 @@ from moderation.services.authors import (
 from moderation.services.moderation import (
     QUICK_REJECT_REASONS,
     ModerationError,
-    Result,
     Scope,
     comment_for_moderator,
     dismiss_reports,
@@ -94,16 +93,13 @@ def dismiss(public_id: str):
     comment = comment_for_moderator(session, scope, public_id)
     if comment is None:
         raise ApiError(404, "not_found", "no such comment")
-    try:
-        outcome = dismiss_reports(
-            session, comment, moderator, expected_version=_string(body, "version"), source="api"
-        )
-    except ModerationError as exc:
-        raise ApiError(422, exc.code, exc.message, exc.field) from None
-    session.commit()
-    if outcome.result is Result.CONFLICT:
-        raise ApiError(409, "conflict", outcome.message, "version")
-    return _outcome_body(outcome)
+    version = body_string(body, "version")
+    return answer_action(
+        session,
+        lambda: dismiss_reports(
+            session, comment, moderator, expected_version=version, source="api"
+        ),
+    )
 
 
 @api_v1.get("/moderation/authors/<site_name>/<path:author_id>")
@@ -150,7 +146,7 @@ def sanction(site_name: str, author_id: str):
     body = json_object()
     session = db_session()
     site = _site(scope, site_name)
-    kind = _string(body, "kind") or ""
+    kind = body_string(body, "kind") or ""
     reject = body.get("reject_published") or False
     if not isinstance(reject, bool):
         raise ApiError(422, "invalid", "reject_published must be true or false", "reject_published")
@@ -161,7 +157,7 @@ def sanction(site_name: str, author_id: str):
             author_id,
             moderator,
             kind,
-            _string(body, "reason") or "",
+            body_string(body, "reason") or "",
             ends_at=_moment(body.get("ends_at")),
             reject_published=reject,
             reject_reason=_reject_reason(body),
@@ -174,7 +170,7 @@ def sanction(site_name: str, author_id: str):
     session.commit()
     return {
         "sanction": sanction_body(done.sanction, site),
-        "rejected": [_bulk_result(o.comment.public_id, o) for o in done.rejected],
+        "rejected": [bulk_result(o.comment.public_id, o) for o in done.rejected],
     }, 201
 
 
@@ -194,7 +190,7 @@ def lift(public_id: str):
     if found is None:
         raise ApiError(404, "not_found", "no such sanction")
     try:
-        lift_sanction(session, found, moderator, _string(body, "reason") or "")
+        lift_sanction(session, found, moderator, body_string(body, "reason") or "")
     except SanctionRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message, exc.field) from None
     session.commit()
@@ -247,7 +243,7 @@ def _moment(raw: Any) -> datetime | None:
 
 
 def _reject_reason(body: dict[str, Any]) -> str:
-    reason = _string(body, "reject_reason") or "abusive"
+    reason = body_string(body, "reject_reason") or "abusive"
     if reason not in QUICK_REJECT_REASONS:
         choices = ", ".join(QUICK_REJECT_REASONS)
         raise ApiError(422, "invalid", f"reject_reason must be one of: {choices}", "reject_reason")

@@ -6,6 +6,7 @@ acts as its moderator, on that moderator's sites only: another site's comment is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, Literal
 
@@ -74,7 +75,7 @@ moderator_operation = partial(documented, tag=MODERATION, security=MODERATOR_TOK
 
 
 # ------------------------------------------------------------------------------ what is read
-# The bodies are read field by field below (``_string``, ``_bulk_targets``); these models
+# The bodies are read field by field below (``body_string``, ``_bulk_targets``); these models
 # are what the document says of them.
 
 
@@ -246,24 +247,20 @@ def moderation_act(public_id: str, action: str):
     if comment is None:
         raise ApiError(404, "not_found", "no such comment")
     target = Status.APPROVED if action == "approve" else Status.REJECTED
-    try:
-        outcome = moderate(
+    return answer_action(
+        session,
+        lambda: moderate(
             session,
             comment,
             moderator,
             target,
-            _string(body, "reason"),
-            _string(body, "note"),
-            expected_version=_string(body, "version"),
+            body_string(body, "reason"),
+            body_string(body, "note"),
+            expected_version=body_string(body, "version"),
             source="api",
-            legal_ground=_string(body, "legal_ground"),
-        )
-    except ModerationError as exc:
-        raise ApiError(422, exc.code, exc.message, exc.field) from None
-    session.commit()
-    if outcome.result is Result.CONFLICT:
-        raise ApiError(409, "conflict", outcome.message, "version")
-    return _outcome_body(outcome)
+            legal_ground=body_string(body, "legal_ground"),
+        ),
+    )
 
 
 @api_v1.post("/moderation/bulk")
@@ -291,16 +288,16 @@ def moderation_bulk():
             moderator,
             targets,
             target,
-            _string(body, "reason"),
-            _string(body, "note"),
+            body_string(body, "reason"),
+            body_string(body, "note"),
             source="api-bulk",
-            legal_ground=_string(body, "legal_ground"),
+            legal_ground=body_string(body, "legal_ground"),
         )
     except ModerationError as exc:
         raise ApiError(422, exc.code, exc.message, exc.field) from None
     session.commit()
     by_id = {outcome.comment.public_id: outcome for outcome in outcomes}
-    return {"results": [_bulk_result(public_id, by_id.get(public_id)) for public_id, _ in wanted]}
+    return {"results": [bulk_result(public_id, by_id.get(public_id)) for public_id, _ in wanted]}
 
 
 def _bulk_targets(items: Any) -> list[tuple[str, str | None]]:
@@ -312,7 +309,7 @@ def _bulk_targets(items: Any) -> list[tuple[str, str | None]]:
         if isinstance(item, str):
             targets.append((item, None))
         elif isinstance(item, dict) and isinstance(item.get("id"), str):
-            targets.append((item["id"], _string(item, "version", "comments.version")))
+            targets.append((item["id"], body_string(item, "version", "comments.version")))
         else:
             message = "each comment is an id or an object {id, version}"
             raise ApiError(422, "invalid", message, "comments")
@@ -322,7 +319,20 @@ def _bulk_targets(items: Any) -> list[tuple[str, str | None]]:
     return list(dict.fromkeys(targets))
 
 
-def _bulk_result(public_id: str, outcome: Outcome | None) -> dict[str, Any]:
+def answer_action(session: Any, act: Callable[[], Outcome]) -> dict[str, Any]:
+    """Run one moderator action and answer it: bad input is a 422 (nothing changed), a lost
+    race a 409 (its audit row committed), else the outcome with the comment as it now is."""
+    try:
+        outcome = act()
+    except ModerationError as exc:
+        raise ApiError(422, exc.code, exc.message, exc.field) from None
+    session.commit()
+    if outcome.result is Result.CONFLICT:
+        raise ApiError(409, "conflict", outcome.message, "version")
+    return outcome_body(outcome)
+
+
+def bulk_result(public_id: str, outcome: Outcome | None) -> dict[str, Any]:
     if outcome is None:
         return {"id": public_id, "result": "not_found", "message": "no such comment"}
     return {
@@ -334,7 +344,7 @@ def _bulk_result(public_id: str, outcome: Outcome | None) -> dict[str, Any]:
     }
 
 
-def _outcome_body(outcome: Outcome) -> dict[str, Any]:
+def outcome_body(outcome: Outcome) -> dict[str, Any]:
     card = cards_for(db_session(), [outcome.comment], live_model_thresholds())[0]
     return {
         "result": outcome.result.value,
@@ -469,7 +479,7 @@ def _limit(default: int) -> int:
     return value
 
 
-def _string(body: dict[str, Any], key: str, field: str | None = None) -> str | None:
+def body_string(body: dict[str, Any], key: str, field: str | None = None) -> str | None:
     value = body.get(key)
     if value is None or isinstance(value, str):
         return value
