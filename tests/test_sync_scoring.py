@@ -67,7 +67,8 @@ def test_without_a_live_worker_nothing_is_sent_and_the_answer_is_immediate(queue
         queue.score_now(["hello"], timeout=5)
     queue.close()
 
-    assert time.monotonic() - started < 0.5
+    # Long before the 5 s timeout: nothing was waited for.
+    assert time.monotonic() - started < 2.5
     assert broker.llen(sync_queue(queue_settings)) == 0
 
 

@@ -14,6 +14,7 @@ from moderation.services.coral import (
     ScoreSource,
     moderate_coral_comment,
 )
+from moderation.services.explanation import score_sentences
 from moderation.services.text_scoring import scores_for_texts
 from workers.app import app, monitor
 from workers.runtime import runtime
@@ -26,12 +27,10 @@ def coral_moderate(site_id: int, request: dict[str, Any], text: str, request_id:
     It runs to the end even when the web process has already answered Coral at the
     deadline, so that our record is made and says what Coral was told.
     """
-    answer = scores_for_texts(runtime.scorer, [text], spans=True)
-    spans = answer["spans"][0] if answer["spans"] else []
+    answer = scores_for_texts(runtime.scorer, [text])
     scored = ScoredText(
         scores=answer["scores"][0],
         source=ScoreSource(answer["model_name"], answer["model_version"], answer["thresholds"]),
-        sentences=spans if len(spans) > 1 else None,
     )
     verdicts = CoralVerdicts(monitor.store.client, monitor.store.prefix)
     with unit_of_work(runtime.sessions) as session:
@@ -47,4 +46,5 @@ def coral_moderate(site_id: int, request: dict[str, Any], text: str, request_id:
             scored,
             tell=lambda body: verdicts.offer(request_id, body),
             request_id=request_id,
+            explain=lambda: score_sentences(runtime.scorer, {0: text}).get(0),
         )

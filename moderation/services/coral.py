@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -301,9 +301,14 @@ def moderate_coral_comment(
     scored: ScoredText,
     tell: Callable[[dict[str, Any] | None], bool],
     request_id: str,
+    explain: Callable[[], list[dict[str, Any]] | None] | None = None,
 ) -> Decision:
     """Decide Coral's comment, tell Coral (``tell`` is False when the deadline came first)
-    and keep the comment as Coral was told. Returns the decision kept."""
+    and keep the comment as Coral was told. Returns the decision kept.
+
+    ``explain`` scores the comment's sentences; it runs only after Coral was told, and only
+    for a comment kept as held by its scores, so Coral never waits for it.
+    """
     decision = coral_decision(session, site, request, scored)
     if not tell(coral_answer(decision)):
         # Coral published it without our verdict: kept published, with why the model objected.
@@ -313,6 +318,8 @@ def moderate_coral_comment(
     else:
         reason = "coral"
     if site.coral_store_comments:
+        if explain is not None and scored.sentences is None and held_by_score(decision):
+            scored = replace(scored, sentences=explain())
         keep_coral_comment(session, site, request, text, scored, decision, reason, request_id)
     return decision
 
