@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,9 +18,13 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
 
-def _settings() -> Settings:
+def _settings(*, signs: bool = True) -> Settings:
+    """The service's settings. A command that signs nothing (one that reads or writes the
+    model's files) runs in production without a real MODERATION_SECRET_KEY: it gets a
+    throwaway one, used by nothing."""
+    overrides = {} if signs else {"secret_key": secrets.token_urlsafe(48)}
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -113,7 +118,7 @@ def model_build(
     from moderation.scoring.default_model import build_default_model
     from moderation.scoring.model_build import META_FILE, build_model
 
-    settings = _settings()
+    settings = _settings(signs=False)
     if output is None and settings.model_is_hub_name:
         raise click.ClickException("MODERATION_MODEL names a hub model; pass --output DIR")
     target = output or Path(settings.model)
@@ -157,7 +162,7 @@ def model_tune(data_csv: Path, model_dir: Path | None, site: str | None) -> None
     """Refit the combination and hold thresholds on labelled comments; report before/after."""
     from moderation.scoring.model_tune import format_report, tune_model
 
-    settings = _settings()
+    settings = _settings(signs=False)
     if model_dir is None and settings.model_is_hub_name:
         raise click.ClickException("MODERATION_MODEL names a hub model; pass --model DIR")
     target = model_dir or Path(settings.model)
@@ -645,7 +650,7 @@ def evaluate_command(
     from moderation.scoring import model_thresholds, model_thresholds_source, scorer_for_model
     from moderation.scoring.training_data import read_labelled_csv
 
-    settings = _settings()
+    settings = _settings(signs=False)
     comments = read_labelled_csv(csv_file)[:max_rows]
     scorer = scorer_for_model(model_name or settings.model, num_threads=os.cpu_count())
     site_policy = _policy_of(site)

@@ -61,3 +61,21 @@ def test_the_password_is_asked_once_the_site_exists(client, database_url):
     )
     assert result.exit_code == 0, result.output
     assert "Password" in result.output and "created moderator" in result.output
+
+
+PRODUCTION_WITHOUT_SECRET = {"MODERATION_ENV": None, "MODERATION_SECRET_KEY": None}
+
+
+def test_model_commands_need_no_web_secret_in_production(tmp_path):
+    (tmp_path / "meta.json").write_text("{}")
+    env = {**PRODUCTION_WITHOUT_SECRET, "MODERATION_MODEL": str(tmp_path)}
+    result = CliRunner().invoke(main, ["model", "build"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "model exists" in result.output
+
+
+def test_the_service_s_own_commands_still_refuse_production_without_a_secret(database_url):
+    env = {**PRODUCTION_WITHOUT_SECRET, "MODERATION_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, ["create-site", "cli-news"], env=env)
+    assert result.exit_code != 0
+    assert "MODERATION_SECRET_KEY must be set to a real secret" in result.output
