@@ -3,6 +3,7 @@ every operation, successes and errors, as its schemas say."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -324,6 +325,15 @@ def _perspective(call, key: str) -> None:
     call("post", suggest, suggest, 403, json=label)
     call("post", suggest, f"{suggest}?key={key}", 400, json={"comment": {"text": "Fair."}})
     call("post", suggest, f"{suggest}?key={key}", 200, json=label | {"clientToken": "comment:1"})
+    part = f"POST {suggest}?key={key} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+    batch = (
+        "--b\r\nContent-Type: application/http\r\nContent-ID: <1>\r\n\r\n"
+        + part
+        + json.dumps(label)
+        + "\r\n--b--\r\n"
+    )
+    call("post", "/batch", "/batch", 200, data=batch, content_type="multipart/mixed; boundary=b")
+    call("post", "/batch", "/batch", 400, json=body)
 
 
 def _dsa_exports(call, auth: dict[str, str]) -> None:

@@ -28,6 +28,7 @@ from moderation.compat.perspective_analysis import (
     scorable_attributes,
     scoring_language,
 )
+from moderation.compat.perspective_batch import BATCH_PATH, MAX_PARTS, run_batch
 from moderation.compat.perspective_discovery import (
     ANALYZE_DESCRIPTION,
     ANALYZE_PATH,
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 def _google_error_shape(state: BlueprintSetupState) -> None:
     # 404, 405, 413, 429 and 5xx answered outside the views still reach clients in the
     # shape they parse.
-    for prefix in (API_PREFIX, DISCOVERY_PREFIX):
+    for prefix in (API_PREFIX, DISCOVERY_PREFIX, f"/{BATCH_PATH}"):
         register_error_shape(state.app, prefix, render_error)
 
 
@@ -148,6 +149,26 @@ def suggestscore():
     if suggestion.client_token is not None:
         answer["clientToken"] = suggestion.client_token
     return _partial(answer)
+
+
+@blueprint.post(f"/{BATCH_PATH}")
+@perspective_operation(
+    "perspectiveBatch",
+    Answer(
+        200,
+        None,
+        "one application/http part per call, in order, Content-ID response-<the call's>",
+        media_type="multipart/mixed",
+    ),
+    security=None,
+    description="Google's batch protocol (the discovery document's batchPath): a "
+    f"multipart/mixed body of up to {MAX_PARTS} application/http parts, each a call to this "
+    "API with its own ?key=. Each call is answered as if it came alone.",
+    errors=(400, 413),
+)
+def batch():
+    """Several calls in one request, as Google's clients batch them."""
+    return run_batch(API_PREFIX)
 
 
 def _json_body() -> object:
