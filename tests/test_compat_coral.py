@@ -379,18 +379,21 @@ def test_coral_s_own_request_gets_the_real_model_s_verdict(
 
 
 @pytest.mark.e2e
-def test_under_load_every_kept_comment_says_what_coral_was_told(
+def test_under_load_no_answer_comes_after_coral_s_timeout_and_the_record_agrees(
     live_server, coral_site, sessions, warm_worker
 ):
-    """Coral's request, replayed at 10 per second with Coral's default 200 ms phase timeout:
-    verdicts and deadline answers interleave, and every kept comment says what Coral was told.
-    How fast the answers come is a benchmark's (``python -m bench.compat_latency_coral``);
-    the client waits longer than Coral would, so a busy test machine cannot fail this."""
+    """Coral's request, replayed at 10 per second, with Coral's own client timeout equal to
+    the phase's timeout: no answer is late (a late one raises), and every kept comment says
+    what Coral was told. The phase here allows 1 s (Coral's form allows 100 to 10,000 ms), so
+    that a test machine busy with other tests cannot make it fail; the 200 ms default is
+    measured by ``python -m bench.compat_latency_coral``, which reports the share over it."""
     texts = [f"{CORAL_HTML if i % 3 == 0 else FRIENDLY} ({i})" for i in range(30)]
+    timeout_s = 1.0
+    url = f"{live_server.url}{PATH}?timeout_ms={int(timeout_s * 1000)}"
 
     def ask(text: str) -> tuple[str, requests.Response]:
         body, headers = as_coral_sends_it(coral_request(text), [SECRET])
-        return text, requests.post(live_server.url + PATH, data=body, headers=headers, timeout=5)
+        return text, requests.post(url, data=body, headers=headers, timeout=timeout_s)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = []
@@ -403,9 +406,7 @@ def test_under_load_every_kept_comment_says_what_coral_was_told(
         answers = dict(future.result() for future in futures)
 
     assert {response.status_code for response in answers.values()} <= {200, 204}
-    # The deadline is 200 ms from arrival: no answer waited for anything longer (a worker's
-    # verdict that never came, a 5 s client timeout).
-    assert all(response.elapsed.total_seconds() < 2 for response in answers.values())
+    assert all(response.elapsed.total_seconds() < timeout_s for response in answers.values())
     told = {plain_text(text): coral_told(response) for text, response in answers.items()}
 
     def kept():
