@@ -24,6 +24,7 @@ SCORE_COMMENTS = "moderation.score_comments"
 RESCORE_COMMENTS = "moderation.rescore_comments"
 SWEEP_PENDING = "moderation.sweep_pending"
 SCORE_TEXTS = "moderation.score_texts"
+EXPLAIN_COMMENTS = "moderation.explain_comments"
 # Message header of a scoring message: comment id -> the request id that accepted it.
 COMMENT_REQUESTS = "comment_requests"
 
@@ -58,8 +59,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 2 * settings.scoring_batch_size,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
-        # Workers take from the synchronous queue first (see ``sync_queue``).
-        "task_queues": [Queue(sync_queue(settings)), Queue(settings.task_queue)],
+        # Workers take from the synchronous queue first (see ``sync_queue``), explanations last.
+        "task_queues": [
+            Queue(sync_queue(settings)),
+            Queue(settings.task_queue),
+            Queue(explain_queue(settings)),
+        ],
         "task_send_sent_event": False,
         "timezone": "UTC",
         "enable_utc": True,
@@ -71,9 +76,14 @@ def sync_queue(settings: Settings) -> str:
     return f"{settings.task_queue}.sync"
 
 
+def explain_queue(settings: Settings) -> str:
+    """The queue of explanations (a held comment's sentence scores), served after decisions."""
+    return f"{settings.task_queue}.explain"
+
+
 def worker_queues(settings: Settings) -> str:
-    """The ``--queues`` of a worker that serves both, the synchronous queue first."""
-    return f"{sync_queue(settings)},{settings.task_queue}"
+    """The ``--queues`` of a worker that serves all three, in the order it serves them."""
+    return f"{sync_queue(settings)},{settings.task_queue},{explain_queue(settings)}"
 
 
 # Seconds a synchronous request stays valid beyond the caller's wait.

@@ -13,7 +13,7 @@ from moderation.policy import LABELS, SitePolicy
 from moderation.schemas import CommentSubmission
 from moderation.scoring.sentences import MAX_SENTENCES, Span, split_sentences
 from moderation.services.comments import submit_comment
-from moderation.services.decisions import score_and_decide
+from moderation.services.decisions import explain_held, score_and_decide
 from moderation.services.explanation import Segment, score_sentences, segments
 from moderation.services.sites import create_site
 from tests.fakes import BrokenScorer, KeywordScorer
@@ -169,6 +169,46 @@ def test_comments_not_held_by_their_scores_are_not_explained(sessions):
     assert stored(sessions, published).sentence_scores is None
     assert stored(sessions, premoderated).sentence_scores is None
     assert len(scorer.batches) == 2
+
+
+def test_with_explain_later_no_decision_waits_for_its_sentences(sessions):
+    held = post(sessions, MIXED)
+    published = post(sessions, "Nice piece. Well argued.")
+    premoderated = post(sessions, "Nice piece. Well argued, again.", premoderate=True)
+    scorer = KeywordScorer()
+    handed_over = []
+
+    def explain_later(ids):
+        # Called once the decisions are committed: each is readable, none explained yet.
+        assert stored(sessions, held).status == Status.HELD
+        handed_over.append(ids)
+
+    ids = [held, published, premoderated]
+    assert score_and_decide(sessions, ids, scorer, explain_later=explain_later) == 3
+
+    # One forward pass, of the whole comments only; the held one is handed over to explain.
+    assert scorer.batches == [
+        [MIXED, "Nice piece. Well argued.", "Nice piece. Well argued, again."]
+    ]
+    assert handed_over == [[held]]
+    assert stored(sessions, held).sentence_scores is None
+    assert explain_held(sessions, [held], scorer) == 1
+    assert scorer.batches[-1] == [CLEAN, ABUSIVE]
+    _first, second = stored(sessions, held).sentence_scores
+    assert MIXED[second["begin"] : second["end"]] == ABUSIVE
+    # Explained once: a redelivered task scores nothing again.
+    assert explain_held(sessions, [held], scorer) == 0 and len(scorer.batches) == 2
+
+
+def test_a_comment_decided_before_its_explanation_is_not_explained(sessions):
+    comment_id = post(sessions, MIXED)
+    score_and_decide(sessions, [comment_id], KeywordScorer(), explain_later=lambda ids: None)
+    with unit_of_work(sessions) as session:
+        session.execute(update(Comment).values(status=Status.REJECTED))
+    scorer = KeywordScorer()
+
+    assert explain_held(sessions, [comment_id], scorer) == 0
+    assert scorer.batches == [] and stored(sessions, comment_id).sentence_scores is None
 
 
 class FailsOnSentences(KeywordScorer):

@@ -143,6 +143,27 @@ def test_the_decision_is_readable_over_the_api(worker, live_server, site_key, se
     assert body["model"]["name"] and body["model"]["version"]
 
 
+def test_a_held_comment_s_sentences_are_explained_by_the_worker_after_its_decision(
+    worker, live_server, site_key, sessions
+):
+    text = f"{CLEAN[0]} {ABUSIVE[0]}"
+    comment_id = post_comment(live_server.url, site_key, text)
+
+    def stored() -> Comment | None:
+        with sessions() as session:
+            comment = session.scalars(select(Comment).where(Comment.public_id == comment_id)).one()
+            return comment if comment.sentence_scores is not None else None
+
+    # The explanation task, from the explanation queue, fills in which sentence drove it.
+    assert wait_until(lambda: stored() is not None, timeout=120)
+    comment = stored()
+    assert comment.status == Status.HELD
+    spans = [text[s["begin"] : s["end"]] for s in comment.sentence_scores]
+    assert spans == [CLEAN[0], ABUSIVE[0]]
+    clean, abusive = (s["scores"]["toxicity"] for s in comment.sentence_scores)
+    assert abusive > 0.5 > clean
+
+
 def test_a_comment_accepted_while_the_broker_is_down_is_swept_up(
     worker, settings, site_key, sessions, broker
 ):

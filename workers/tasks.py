@@ -12,9 +12,21 @@ from celery_batches import SimpleRequest
 from moderation.db import unit_of_work
 from moderation.ops import metrics
 from moderation.scoring.language import scorer_for
-from moderation.services.decisions import mark_scoring_failed, score_and_decide, stale_pending_ids
+from moderation.services.decisions import (
+    explain_held,
+    mark_scoring_failed,
+    score_and_decide,
+    stale_pending_ids,
+)
 from moderation.services.text_scoring import scores_for_texts
-from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, SCORE_TEXTS, SWEEP_PENDING
+from moderation.tasks_client import (
+    EXPLAIN_COMMENTS,
+    RESCORE_COMMENTS,
+    SCORE_COMMENTS,
+    SCORE_TEXTS,
+    SWEEP_PENDING,
+    explain_queue,
+)
 from workers.app import app, settings
 from workers.batches import RequeueingBatches
 from workers.runtime import runtime
@@ -38,9 +50,7 @@ def score_comments(requests: list[SimpleRequest]) -> int:
     """
     comment_ids = [comment_id for request in requests for comment_id in request.args[0]]
     try:
-        return score_and_decide(
-            runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
-        )
+        return _score_and_decide(comment_ids)
     except Exception as exc:
         log.warning("scoring %d comment(s) failed (%r); retrying", len(comment_ids), exc)
         metrics.record_task_failure(SCORE_COMMENTS)
@@ -52,9 +62,7 @@ def score_comments(requests: list[SimpleRequest]) -> int:
 def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
     """Retry of a failed batch; after the last try its comments are held as scoring_failed."""
     try:
-        return score_and_decide(
-            runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
-        )
+        return _score_and_decide(comment_ids)
     except Exception as exc:
         metrics.record_task_failure(RESCORE_COMMENTS)
         if attempt + 1 < settings.scoring_max_retries:
@@ -64,6 +72,37 @@ def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
         log.error("scoring %s failed for good: %r", comment_ids, exc)
         with unit_of_work(runtime.sessions) as session:
             return mark_scoring_failed(session, comment_ids, repr(exc))
+
+
+@app.task(name=EXPLAIN_COMMENTS, acks_late=True, ignore_result=True)
+def explain_comments(comment_ids: list[int]) -> int:
+    """Score the sentences of comments their scores held, after their decisions were stored:
+    what a moderator's card shows, never a decision's delay. Served after every decision."""
+    try:
+        return explain_held(
+            runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
+        )
+    except Exception as exc:
+        # An explanation never costs anything else: the cards show the plain text.
+        log.warning("explaining %d held comment(s) failed (%r)", len(comment_ids), exc)
+        return 0
+
+
+def _score_and_decide(comment_ids: list[int]) -> int:
+    return score_and_decide(
+        runtime.sessions,
+        comment_ids,
+        runtime.scorer,
+        multilingual=runtime.multilingual,
+        explain_later=_explain_later,
+    )
+
+
+def _explain_later(comment_ids: list[int]) -> None:
+    try:
+        explain_comments.apply_async(args=[comment_ids], queue=explain_queue(settings))
+    except Exception as exc:
+        log.warning("could not queue the explanation of %d comment(s): %r", len(comment_ids), exc)
 
 
 def _retry_later(comment_ids: list[int], attempt: int) -> None:

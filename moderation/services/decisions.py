@@ -55,6 +55,7 @@ def score_and_decide(
     scorer: Scorer,
     *,
     multilingual: Multilingual | None = None,
+    explain_later: Callable[[list[int]], None] | None = None,
 ) -> int:
     """Score the still-pending comments in one batch and store each decision; returns how many.
 
@@ -63,7 +64,12 @@ def score_and_decide(
     decided on a score, but held (or published, where the site chose so) as
     ``language_not_supported``. Reading, scoring and writing are separate steps so that no
     transaction stays open through a forward pass; the write re-checks that each comment is
-    still pending. The sentences of comments the scores hold are scored too, in one more batch.
+    still pending.
+
+    The sentences of comments the scores hold explain the hold to a moderator. They are
+    scored in one more batch before the write, or, with ``explain_later``, after it:
+    ``explain_later`` gets the ids of those comments once their decisions are committed
+    (``explain_held`` scores them), so no decision waits for an explanation.
     """
     with unit_of_work(sessions) as session:
         comments = pending_comments(session, comment_ids)
@@ -75,13 +81,19 @@ def score_and_decide(
         unsupported = [c.id for model, group in routes if model is None for c in group]
     if not comments:
         return 0
-    scored = [(batch.scorer, *_score_batch(batch)) for batch in batches]
+    scored = [
+        (batch.scorer, *_score_batch(batch, explain=explain_later is None)) for batch in batches
+    ]
     with unit_of_work(sessions) as session:
         decided = sum(
             store_decisions(session, scores, model, sentences, languages)
-            for model, scores, sentences in scored
+            for model, scores, sentences, _held in scored
         )
-        return decided + store_unsupported(session, {key: languages[key] for key in unsupported})
+        decided += store_unsupported(session, {key: languages[key] for key in unsupported})
+    held = [key for *_rest, held in scored for key in held]
+    if explain_later is not None and held:
+        explain_later(held)
+    return decided
 
 
 @dataclass(frozen=True)
@@ -119,13 +131,58 @@ def _batch(session: Session, comments: Sequence[Comment], scorer: Scorer) -> _Ba
     )
 
 
-def _score_batch(batch: _Batch) -> tuple[dict[int, dict[str, float]], dict[int, SentenceScores]]:
-    """Each comment's scores, and the sentence scores of those the scores hold."""
+def _score_batch(
+    batch: _Batch, *, explain: bool
+) -> tuple[dict[int, dict[str, float]], dict[int, SentenceScores], list[int]]:
+    """Each comment's scores, the ids of those the scores hold, and (with ``explain``) the
+    sentence scores of those."""
     texts = list(batch.texts.values())
     scored = score_texts(batch.scorer, texts, batch.combinations)
     scores = dict(zip(batch.texts, scored, strict=True))
     held = [key for key, decider in batch.deciders.items() if held_by_score(decider(scores[key]))]
-    return scores, score_sentences(batch.scorer, {key: batch.texts[key] for key in held})
+    if not explain:
+        return scores, {}, held
+    return scores, score_sentences(batch.scorer, {key: batch.texts[key] for key in held}), held
+
+
+def explain_held(
+    sessions: sessionmaker[Session],
+    comment_ids: Sequence[int],
+    scorer: Scorer,
+    *,
+    multilingual: Multilingual | None = None,
+) -> int:
+    """Score the sentences of these comments that are still held and not yet explained, with
+    the model that scored each (by its language); returns how many were explained.
+
+    A comment a moderator decided meanwhile is skipped; a failed scorer explains nothing.
+    """
+    with unit_of_work(sessions) as session:
+        rows = session.execute(
+            select(Comment.id, Comment.text, Comment.language, Comment.sentence_scores).where(
+                Comment.id.in_(comment_ids), Comment.status == Status.HELD
+            )
+        ).all()
+    groups: dict[int, tuple[Scorer, dict[int, str]]] = {}
+    for comment_id, text, language, sentences in rows:
+        model = scorer_for(language, scorer, multilingual)
+        if sentences is None and model is not None:
+            groups.setdefault(id(model), (model, {}))[1][comment_id] = text
+    explained: dict[int, SentenceScores] = {}
+    for model, texts in groups.values():
+        explained |= score_sentences(model, texts)
+    if not explained:
+        return 0
+    with unit_of_work(sessions) as session:
+        still_held = session.scalars(
+            select(Comment.id).where(Comment.id.in_(list(explained)), Comment.status == Status.HELD)
+        ).all()
+        if still_held:
+            session.execute(
+                update(Comment).execution_options(synchronize_session=False),
+                [{"id": key, "sentence_scores": explained[key]} for key in still_held],
+            )
+    return len(still_held)
 
 
 def score_texts(
