@@ -1,4 +1,10 @@
-"""celery-batches' task base, with a batch whose pool process dies handed back at once.
+"""celery-batches' task base: batches sized by what they hold, and a batch whose pool
+process dies handed back at once.
+
+celery-batches counts messages (``flush_every``), but a scoring message carries many comment
+ids (the API's send buffer, the sweeper): 32 messages of 32 ids would go to one pool process
+as one batch of 1,024 comments while the others wait. Each flush is cut into batches of at
+most ``batch_items`` ids, each a pool job of its own, so every process gets a share.
 
 celery-batches gives the pool only a success callback: when the process running a batch is
 killed (OOM killer, a segfault in torch, SIGKILL), billiard reports ``WorkerLostError`` to
@@ -11,7 +17,7 @@ as ``task_reject_on_worker_lost`` does for ordinary tasks.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from billiard.einfo import ExceptionInfo, ExceptionWithTraceback
@@ -29,10 +35,19 @@ class RequeueingBatches(Batches):
     """``Batches`` whose lost batches go back to the queue instead of waiting for a sweep."""
 
     abstract = True
+    # The most ids (the first argument's items) one pool job gets; None: no limit.
+    batch_items: int | None = None
 
-    def flush(self, requests: Collection[Request]) -> Any:
+    def flush(self, requests: Collection[Request]) -> list[Any]:
+        """Cut the buffered messages into batches of at most ``batch_items`` ids, each run by
+        a pool process of its own."""
+        return [
+            self._run_batch(batch)
+            for batch in batches_of(list(requests), self.batch_items, _items_of)
+        ]
+
+    def _run_batch(self, requests: list[Request]) -> Any:
         """Run the batch in a pool process; acknowledge, or hand back if the process dies."""
-        requests = list(requests)
         early = [request for request in requests if not request.task.acks_late]
         late = [request for request in requests if request.task.acks_late]
 
@@ -85,6 +100,35 @@ class RequeueingBatches(Batches):
             error,
             requeued,
         )
+
+
+def batches_of(
+    requests: list[Any], size: int | None, items_of: Callable[[Any], int]
+) -> list[list[Any]]:
+    """The requests in order, cut into runs of at most ``size`` items; a request with more
+    items than ``size`` is a batch of its own (a message is never split)."""
+    if size is None:
+        return [requests] if requests else []
+    batches: list[list[Any]] = []
+    current: list[Any] = []
+    held = 0
+    for request in requests:
+        items = items_of(request)
+        if current and held + items > size:
+            batches.append(current)
+            current, held = [], 0
+        current.append(request)
+        held += items
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _items_of(request: Request) -> int:
+    """How many ids the message carries (its first argument, a list), else 1."""
+    args = request.args or ()
+    first = args[0] if args else None
+    return max(1, len(first)) if isinstance(first, list) else 1
 
 
 def _redelivered(request: Request) -> bool:

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
     name=SCORE_COMMENTS,
     flush_every=settings.scoring_batch_size,
     flush_interval=settings.scoring_batch_wait,
+    batch_items=settings.scoring_batch_size,
     acks_late=True,
 )
 def score_comments(requests: list[SimpleRequest]) -> int:

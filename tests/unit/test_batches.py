@@ -60,3 +60,37 @@ def test_other_failures_and_a_task_that_opts_out_are_acknowledged_as_celery_does
     )
 
     assert (raised.outcome, opted_out.outcome) == ("acknowledged", "acknowledged")
+
+
+# --- Batches sized by the ids they hold ----------------------------------------------------------
+
+
+class Buffered:
+    """A buffered scoring message: its first argument is the list of comment ids it carries."""
+
+    def __init__(self, ids: int):
+        self.args = [list(range(ids))]
+
+
+def test_a_flush_is_cut_into_batches_of_at_most_the_batch_size_in_ids():
+    messages = [Buffered(n) for n in (20, 12, 1, 32, 5, 40, 3)]
+    task = batch_task()
+    task.batch_items = 32
+    ran: list[list[int]] = []
+    task._run_batch = lambda batch: ran.append([len(m.args[0]) for m in batch])
+
+    task.flush(messages)
+
+    # In order; a message is never split, so one larger than a batch runs on its own.
+    assert ran == [[20, 12], [1], [32], [5], [40], [3]]
+
+
+def test_without_a_batch_size_a_flush_is_one_batch():
+    messages = [Buffered(n) for n in (20, 40)]
+    task = batch_task()
+    ran: list[int] = []
+    task._run_batch = lambda batch: ran.append(len(batch))
+
+    task.flush(messages)
+
+    assert ran == [2]
