@@ -50,12 +50,13 @@ def store_pending(settings: Settings, key: str, texts: list[str]) -> list[int]:
     return ids
 
 
-def send_for_scoring(settings: Settings, comment_ids: list[int]) -> None:
-    """One task per comment, as the API sends them."""
+def send_for_scoring(settings: Settings, comment_ids: list[int], ids_per_message: int = 1) -> None:
+    """One task per comment, as the API sends them one at a time; or ``ids_per_message`` ids
+    in each, as its send buffer does under load and the pending sweeper does."""
     queue = TaskQueue(settings)
     try:
-        for comment_id in comment_ids:
-            if not queue.send_for_scoring([comment_id]):
+        for start in range(0, len(comment_ids), ids_per_message):
+            if not queue.send_for_scoring(comment_ids[start : start + ids_per_message]):
                 raise RuntimeError("the broker refused a task")
     finally:
         queue.close()
@@ -78,11 +79,12 @@ def drain_rate(
     command: list[str] | None = None,
     extra_env: dict[str, str] | None = None,
     warm_processes: int | None = None,
+    ids_per_message: int = 1,
 ) -> float:
     """Decisions per second while warmed-up workers empty a backlog of ``texts``.
 
     ``warm_processes``: every worker process consuming the queue, when other workers than
-    this one do (20 comments each to warm up).
+    this one do (20 comments each to warm up). ``ids_per_message``: comment ids per task.
     """
     warmup, backlog = texts[:20], texts[20:]
     command = command or worker_command(settings, processes)
@@ -91,7 +93,7 @@ def drain_rate(
         _wait(lambda: pending_count(settings) == 0, 300)
         ids = store_pending(settings, key, backlog)
         started = time.monotonic()
-        send_for_scoring(settings, ids)
+        send_for_scoring(settings, ids, ids_per_message)
         _wait(lambda: pending_count(settings) == 0, 1200)
         elapsed = time.monotonic() - started
     return len(ids) / elapsed

@@ -308,6 +308,10 @@ def main() -> None:
         results["end_to_end_per_s"] = drain_rate(
             settings, key, texts, processes=CORES, log=logs / "worker.log"
         )
+        _step("end to end, 32 ids per message (the send buffer under load, the sweeper)")
+        results["end_to_end_32_ids_per_s"] = drain_rate(
+            settings, key, texts, processes=CORES, log=logs / "worker32.log", ids_per_message=32
+        )
         _step("end to end, one worker process")
         single = {"MODERATION_MODEL_THREADS": "1"}
         results["one_worker_per_s"] = drain_rate(
@@ -403,6 +407,7 @@ def print_table(r: dict) -> None:
             f"p99 {r['ingest_p99_ms']:.1f} ms, errors {r['ingest_errors']}",
         ),
         ("end to end: decisions/s, 1 worker x 2 processes", f"{r['end_to_end_per_s']:.1f}"),
+        ("end to end: the same, 32 ids per message", f"{r['end_to_end_32_ids_per_s']:.1f}"),
         ("end to end: 1 worker process", f"{r['one_worker_per_s']:.1f}"),
         ("end to end: 2 worker processes, same broker", f"{r['two_workers_per_s']:.1f}"),
         ("end to end: 1 worker x 4 processes (1 thread)", f"{r['four_processes_per_s']:.1f}"),
