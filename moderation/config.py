@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     scoring_max_retries: int = Field(3, ge=0, le=20)
     scoring_retry_delay: float = Field(2.0, ge=0)
     scoring_batch_size: int = Field(32, ge=1, le=1024)
-    # Seconds a worker waits for a batch to fill before scoring what it has.
+    # Seconds between flushes of a worker's buffer while every pool process is busy (an idle
+    # process takes a message at once; see workers/batches.py).
     scoring_batch_wait: float = Field(0.05, gt=0, le=10)
     # Seconds a web process gathers accepted comments into one scoring message (0: one
     # message per comment, sent before the answer).

@@ -143,6 +143,7 @@ def worker_environment(settings: Settings) -> dict[str, str]:
         "model",
         "scoring_retry_delay",
         "scoring_max_retries",
+        "scoring_batch_wait",
         "pending_resend_after",
         "sweep_interval",
         "visibility_timeout",

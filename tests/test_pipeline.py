@@ -219,3 +219,26 @@ def test_a_model_that_cannot_load_holds_comments_as_scoring_failed(
     ]
     assert event.reason == "scoring_failed"
     assert "retry" in process.log_path.read_text().lower()
+
+
+def test_a_comment_reaching_an_idle_worker_is_scored_at_once_not_at_the_flush_interval(
+    database_url, site_key, sessions, tmp_path, model_dir
+):
+    # The buffer's timer would flush only after 10 s: the idle pool process takes it at once.
+    settings = settings_for_tests(database_url, model_dir, scoring_batch_wait=10.0)
+    process = WorkerProcess(settings, tmp_path / "worker.log")
+    process.start(ping_worker(settings))
+    try:
+        queue = TaskQueue(settings)
+        try:
+            queue.score_now(["warming up"], timeout=300)  # the pool process loads the model
+        finally:
+            queue.close()
+        with serving(settings) as server:
+            for text in CLEAN[:3]:
+                post_comment(server.url, site_key, text)
+                assert wait_until(lambda: undecided(sessions) == 0, timeout=8)
+    finally:
+        process.stop()
+    with sessions() as session:
+        assert {c.status for c in session.scalars(select(Comment))} == {Status.APPROVED}

@@ -6,6 +6,11 @@ ids (the API's send buffer, the sweeper): 32 messages of 32 ids would go to one 
 as one batch of 1,024 comments while the others wait. Each flush is cut into batches of at
 most ``batch_items`` ids, each a pool job of its own, so every process gets a share.
 
+A batch also leaves as soon as a pool process is free to take it, not at the next tick of
+``flush_interval``: a message that finds a process idle is flushed at once, and a process
+that finishes a batch takes what arrived meanwhile. At low rates a comment waits for no
+timer; under load, batches grow to what arrives while the processes are busy.
+
 celery-batches gives the pool only a success callback: when the process running a batch is
 killed (OOM killer, a segfault in torch, SIGKILL), billiard reports ``WorkerLostError`` to
 nobody, and the batch's messages stay unacknowledged in the worker's main process until that
@@ -37,6 +42,25 @@ class RequeueingBatches(Batches):
     abstract = True
     # The most ids (the first argument's items) one pool job gets; None: no limit.
     batch_items: int | None = None
+    # Batches handed to the pool and not yet finished (the worker's main process only).
+    _in_flight = 0
+
+    def Strategy(self, task: Any, app: Any, consumer: Any) -> Any:
+        """celery-batches' message handler, flushing at once while a pool process is idle."""
+        buffer_message = super().Strategy(task, app, consumer)
+
+        def task_message_handler(*args: Any, **kwargs: Any) -> None:
+            buffer_message(*args, **kwargs)
+            if self._in_flight < (self._pool.num_processes or 1):
+                self._do_flush()
+
+        return task_message_handler
+
+    def _batch_done(self) -> None:
+        """A pool process is free again: it takes what the buffer holds now."""
+        self._in_flight -= 1
+        if not self._buffer.empty():
+            self._do_flush()
 
     def flush(self, requests: Collection[Request]) -> list[Any]:
         """Cut the buffered messages into batches of at most ``batch_items`` ids, each run by
@@ -58,19 +82,26 @@ class RequeueingBatches(Batches):
         def on_return(_result: object) -> None:
             for request in late:
                 request.acknowledge()
+            self._batch_done()
 
         def on_error(failure: ExceptionInfo) -> None:
             self.batch_failed(late, failure)
+            self._batch_done()
 
         # SimpleRequests: what the prefork pool can pickle.
         simple = ([SimpleRequest.from_request(request) for request in requests],)
-        return self._pool.apply_async(
-            apply_batches_task,
-            (self, simple, 0, None),
-            accept_callback=on_accepted,
-            callback=on_return,
-            error_callback=on_error,
-        )
+        self._in_flight += 1
+        try:
+            return self._pool.apply_async(
+                apply_batches_task,
+                (self, simple, 0, None),
+                accept_callback=on_accepted,
+                callback=on_return,
+                error_callback=on_error,
+            )
+        except BaseException:
+            self._in_flight -= 1
+            raise
 
     def batch_failed(self, requests: list[Request], failure: ExceptionInfo) -> None:
         """The pool could not run the batch: requeue it if its process died, else let it go.

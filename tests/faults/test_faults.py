@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from moderation.models import AuditEvent, Comment, CommentScore, Status
 from moderation.policy import LABELS
+from moderation.tasks_client import TaskQueue
 from tests.faults.conftest import beat_args, report, worker_args
 from tests.faults.proxy import CuttableProxy
 from tests.support import serving, settings_for_tests, wait_until
@@ -147,12 +148,22 @@ def test_a_pool_process_killed_mid_batch_hands_the_batch_back_within_seconds(
         settings.database_url, model_dir, pending_resend_after=86400, visibility_timeout=3600
     )
     headers = {"Authorization": f"Bearer {site_key}"}
-    with serving(patient) as server:
+    # Accepted while the broker is away, then sent as the sweeper sends them: the 40 ids in
+    # one message, which the worker takes as one batch.
+    unreachable = patient.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
+    with serving(unreachable) as server:
         for i in range(40):
             response = requests.post(
                 f"{server.url}/api/v1/comments", json=body(i), headers=headers, timeout=10
             )
             assert response.status_code == 202
+    with sessions() as session:
+        ids = list(session.scalars(select(Comment.id).where(Comment.status == Status.PENDING)))
+    queue = TaskQueue(patient)
+    try:
+        assert len(ids) == 40 and queue.send_for_scoring(ids)
+    finally:
+        queue.close()
     scoring_log = tmp_path / "scoring.jsonl"
     name = f"slow-{uuid.uuid4().hex[:6]}@localhost"
     worker = services(
