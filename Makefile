@@ -65,7 +65,7 @@ quality: install ## Each signal and the default scorer: ROC-AUC, recall, clean h
 compat-latency: install ## p50/p99 of the Perspective, OpenAI and Coral APIs through their clients.
 	$(BIN)/moderation model build
 	$(BIN)/python -m bench.compat_latency $(if $(REQUESTS),--requests $(REQUESTS))
-	MODERATION_ENV=development $(BIN)/python -m bench.compat_latency_coral
+	$(BIN)/python -m bench.compat_latency_coral
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

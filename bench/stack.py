@@ -45,8 +45,10 @@ def fresh_postgres() -> Iterator[str]:
 
 
 def bench_settings(database_url: str, **overrides: object) -> Settings:
-    """Settings for one benchmark run on its own queue."""
+    """Settings for one benchmark run on its own queue: a development run on a throwaway
+    database, so no production secret is needed."""
     values = {
+        "env": "development",
         "database_url": database_url,
         "broker_url": BROKER_URL,
         "task_queue": f"bench-{uuid.uuid4().hex[:8]}",
