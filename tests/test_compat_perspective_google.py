@@ -4,6 +4,7 @@ googleapis/google-api-go-client, descriptions shortened) pointed at our host."""
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from moderation.compat.perspective_analysis import camel_case_keys, partial_response
 from moderation.models import LabelledExample
+from tests.support import app_with
 
 GOOGLE_DOCUMENT = Path(__file__).parent / "data" / "commentanalyzer-v1alpha1-google.json"
 
@@ -231,3 +233,27 @@ def test_a_body_that_is_not_a_batch_is_a_400_in_google_s_shape(client, data, con
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["status"] == "INVALID_ARGUMENT" and says in error["message"]
+
+
+def test_a_batched_call_comes_from_the_batch_s_client_whatever_its_own_headers_say(
+    database_url, broker, site_key
+):
+    # Behind one trusted proxy: the batch's address is the proxy's X-Forwarded-For. Calls
+    # that claim addresses of their own still count against it, so made-up keys run out.
+    client_address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    calls = [
+        f"POST /v1alpha1/comments:analyze?key=made-up-{n} HTTP/1.1\r\n".encode()
+        + f"X-Forwarded-For: 10.0.0.{n}\r\nHost: elsewhere.example\r\n".encode()
+        + b'Content-Type: application/json\r\n\r\n{"comment": {"text": "hi"}}'
+        for n in range(4)
+    ]
+    body, content_type = batch_body(*calls)
+    with app_with(database_url, broker, trusted_proxies=1, ratelimit_invalid_key="2/minute") as app:
+        response = app.test_client().post(
+            "/batch",
+            data=body,
+            content_type=content_type,
+            headers={"X-Forwarded-For": client_address},
+        )
+
+    assert [status for _id, status, _body in batch_answers(response)] == [400, 400, 429, 429]

@@ -8,7 +8,11 @@ had come alone (its own ``?key=``, rate limits, errors), in order, and the answe
 ``multipart/mixed`` with one ``application/http`` part per call, whose ``Content-ID`` is the
 request's prefixed with ``response-``, as Google answers.
 
-Only this API's own methods may be batched; a part for another path gets Google's 404.
+Only this API's own methods may be batched; a part for another path gets Google's 404. A
+part's own ``Host``, ``Forwarded``/``X-Forwarded-*`` and ``Cookie`` headers are dropped: the
+call comes from the batch's client, at the address the batch came from. The whole batch is
+one request body (at most 64 KiB) and one request's time: the calls wait for the workers one
+after another, and those left when ``BATCH_DEADLINE_S`` has passed are answered 503 (retry).
 """
 
 from __future__ import annotations
@@ -16,18 +20,31 @@ from __future__ import annotations
 import email.parser
 import email.policy
 import secrets
+import time
 from dataclasses import dataclass
 from email.message import Message
+from functools import partial
 from urllib.parse import urlsplit
 
-from flask import Response, current_app, request
+from flask import Flask, Response, current_app, request
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from moderation.compat.perspective_errors import PerspectiveError, google_error, not_found
+from moderation.compat.perspective_errors import (
+    PerspectiveError,
+    google_error,
+    not_found,
+    unavailable,
+)
 
 BATCH_PATH = "batch"
 # Google takes up to 1,000 calls per batch; each call here waits for a worker in turn.
 MAX_PARTS = 100
+# Seconds after which the calls not yet run are answered 503: within gunicorn's 30 s timeout.
+BATCH_DEADLINE_S = 20.0
+# Headers a call may not set for itself: where it came from is the batch's business.
+_DROPPED_HEADERS = frozenset(
+    {"host", "forwarded", "cookie", "content-length", "transfer-encoding", "connection"}
+)
 
 
 @dataclass(frozen=True)
@@ -95,27 +112,34 @@ def answer_call(call: BatchedCall, api_prefix: str) -> BatchedAnswer:
     """Run one call through the app as if it had come alone, from the batch's client."""
     target = urlsplit(call.target)
     if not target.path.startswith(api_prefix):
-        response = not_found().response()
-    else:
-        builder = EnvironBuilder(
-            path=target.path,
-            query_string=target.query,
-            method=call.method,
-            headers=[(k, v) for k, v in call.headers if k.lower() != "content-length"],
-            data=call.body,
-            base_url=request.host_url,
-            environ_overrides={"REMOTE_ADDR": request.remote_addr or ""},
+        return _answer(call, not_found().response())
+    builder = EnvironBuilder(
+        path=target.path,
+        query_string=target.query,
+        method=call.method,
+        headers=[(k, v) for k, v in call.headers if not _dropped(k)],
+        data=call.body,
+        base_url=request.host_url,
+        # Already resolved from the trusted proxies' headers for the batch itself.
+        environ_overrides={"REMOTE_ADDR": request.remote_addr or ""},
+    )
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    # The app itself, not its middleware (ProxyFix would read the call's own headers); a
+    # fresh app context, so the call gets its own ``g`` (session, timings), torn down after.
+    with app.app_context():
+        body, status, headers = run_wsgi_app(
+            partial(Flask.wsgi_app, app), builder.get_environ(), buffered=True
         )
-        # A fresh app context: the call gets its own ``g`` (session, timings), torn down after.
-        with current_app.app_context():
-            app_iter, status, headers = run_wsgi_app(
-                current_app.wsgi_app, builder.get_environ(), buffered=True
-            )
-        try:
-            body = b"".join(app_iter)
-        finally:
-            getattr(app_iter, "close", lambda: None)()
-        response = Response(body, status=status, headers=headers)
+        response = Response(b"".join(body), status=status, headers=headers)
+    return _answer(call, response)
+
+
+def _dropped(header: str) -> bool:
+    name = header.lower()
+    return name in _DROPPED_HEADERS or name.startswith("x-forwarded-")
+
+
+def _answer(call: BatchedCall, response: Response) -> BatchedAnswer:
     kept = [
         (name, value)
         for name, value in response.headers.items()
@@ -164,4 +188,11 @@ def run_batch(api_prefix: str) -> Response:
     if not content_type:
         return google_error(400, "Failed to parse batch request: no Content-Type")
     calls = parse_batch(content_type, request.get_data(cache=False))
-    return batch_response([answer_call(call, api_prefix) for call in calls])
+    deadline = time.monotonic() + BATCH_DEADLINE_S
+    answers = [
+        answer_call(call, api_prefix)
+        if time.monotonic() < deadline
+        else _answer(call, unavailable().response())
+        for call in calls
+    ]
+    return batch_response(answers)
