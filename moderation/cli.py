@@ -30,11 +30,11 @@ def _settings(*, signs: bool = True) -> Settings:
 
 
 @contextmanager
-def _database() -> Iterator[sessionmaker[Session]]:
+def _database(*, signs: bool = True) -> Iterator[sessionmaker[Session]]:
     """A session factory on MODERATION_DATABASE_URL; its connections closed afterwards."""
     from moderation.db import make_engine, make_session_factory
 
-    engine = make_engine(_settings().database_url)
+    engine = make_engine(_settings(signs=signs).database_url)
     try:
         yield make_session_factory(engine)
     finally:
@@ -189,7 +189,7 @@ def _tune_site(name: str, model_dir: Path, data_csv: Path) -> dict:
     scorer = scorer_for_model(str(model_dir), num_threads=os.cpu_count())
     if not isinstance(scorer, EnsembleScorer):
         raise click.ClickException(f"{model_dir} is not the default combined scorer")
-    with _database() as sessions, unit_of_work(sessions) as session:
+    with _database(signs=False) as sessions, unit_of_work(sessions) as session:
         site = site_by_name(session, name)
         if site is None:
             raise click.ClickException(f"no site named {name!r}")
@@ -683,7 +683,7 @@ def _policy_of(site_name: str | None):
         return SitePolicy()
     from moderation.services.sites import site_by_name
 
-    with _database() as sessions, sessions() as session:
+    with _database(signs=False) as sessions, sessions() as session:
         site = site_by_name(session, site_name)
         if site is None:
             raise click.ClickException(f"no site named {site_name!r}")

@@ -109,3 +109,22 @@ def test_the_report_says_which_thresholds_are_in_force_and_why(model_dir, tmp_pa
     assert result.exit_code == 0, result.output
     assert "thresholds in force (model combined-seed" in result.output
     assert "recall 0.85 of toxic comments on out-of-fold scores" in result.output
+
+
+def test_evaluating_a_site_s_policy_needs_no_web_secret_in_production(
+    model_dir, tmp_path, database_url, site_key
+):
+    path = tmp_path / "plain.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text", "label_toxic", "domain"])
+        writer.writerows([i, text, toxic, "news_comment"] for i, (text, toxic) in enumerate(PLAIN))
+    env = {
+        "MODERATION_ENV": None,
+        "MODERATION_SECRET_KEY": None,
+        "MODERATION_DATABASE_URL": database_url,
+    }
+    args = ["evaluate", str(path), "--model", str(model_dir), "--site", "example-news", "--json"]
+    result = CliRunner().invoke(main, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output[result.output.index("{") :])["n"] == 6
