@@ -33,15 +33,18 @@ from moderation.services.coral import (
     sign,
     signature_valid,
 )
+from moderation.services.decisions import explain_held
 from moderation.services.sites import site_by_name
 from moderation.tasks_client import sync_queue
 from tests.conftest import MODEL_PATH
+from tests.fakes import KeywordScorer
 from tests.support import app_with, make_site, serving, settings_for_tests, wait_until
 
 SECRET = "whsec-coral-test-0123456789abcdef"
 PATH = "/coral/sites/example-news/moderation"
 ABUSIVE = "You are a pathetic idiot and a worthless moron."
 FRIENDLY = "Thank you for this thoughtful and well researched article."
+MIXED = f"{FRIENDLY} {ABUSIVE}"
 TWO_SENTENCES = "Thanks for the article, I enjoyed it. You are a pathetic idiot and a moron."
 
 
@@ -275,35 +278,36 @@ def test_past_the_deadline_the_comment_is_kept_published_with_what_the_model_sai
         assert (audit.to_status, audit.reason) == (Status.APPROVED, CORAL_DEADLINE)
 
 
-def test_sentences_are_scored_after_coral_is_told_and_only_for_a_held_comment(coral_site, sessions):
+def test_a_kept_held_comment_is_handed_over_to_be_explained_after_coral_is_told(
+    coral_site, sessions
+):
     events = []
-    sentences = [{"begin": 0, "end": 5, "scores": {"toxicity": 0.9}}]
-
-    def explain():
-        events.append("explained")
-        return sentences
 
     def tell(answer):
         events.append(answer["status"] if answer else None)
         return True
 
-    request = CoralRequest.model_validate(coral_request(ABUSIVE))
+    request = CoralRequest.model_validate(coral_request(MIXED))
     with unit_of_work(sessions) as session:
         site = site_by_name(session, "example-news")
         site.policy = {"labels": {"toxicity": {"hold_at": 0.5}}}
         held = moderate_coral_comment(
-            session, site, request, ABUSIVE, scored(toxicity=0.8), tell, "held", explain
+            session, site, request, MIXED, scored(toxicity=0.8), tell, "held", events.append
         )
         approved = moderate_coral_comment(
-            session, site, request, ABUSIVE, scored(toxicity=0.1), tell, "clean", explain
+            session, site, request, MIXED, scored(toxicity=0.1), tell, "clean", events.append
         )
 
     assert (held.outcome, approved.outcome) == (Status.HELD, Status.APPROVED)
-    # Coral heard the verdict before any sentence was scored; the clean one was never explained.
-    assert events == ["SYSTEM_WITHHELD", "explained", None]
     with sessions() as session:
-        kept = {c.status: c.sentence_scores for c in session.scalars(select(Comment))}
-    assert kept == {Status.HELD: sentences, Status.APPROVED: None}
+        kept = {c.status: c.id for c in session.scalars(select(Comment))}
+    # Coral heard the verdict first; only the held comment is handed over, by its id.
+    assert events == ["SYSTEM_WITHHELD", kept[Status.HELD], None]
+    # The worker's explanation task then scores its sentences, the abusive one above the clean.
+    assert explain_held(sessions, [kept[Status.HELD]], KeywordScorer()) == 1
+    with sessions() as session:
+        clean, abusive = session.get(Comment, kept[Status.HELD]).sentence_scores
+    assert abusive["scores"]["toxicity"] > clean["scores"]["toxicity"]
 
 
 def test_a_site_that_opts_out_keeps_nothing(coral_site, sessions):

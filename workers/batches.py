@@ -7,9 +7,13 @@ as one batch of 1,024 comments while the others wait. Each flush is cut into bat
 most ``batch_items`` ids, each a pool job of its own, so every process gets a share.
 
 A batch also leaves as soon as a pool process is free to take it, not at the next tick of
-``flush_interval``: a message that finds a process idle is flushed at once, and a process
-that finishes a batch takes what arrived meanwhile. At low rates a comment waits for no
-timer; under load, batches grow to what arrives while the processes are busy.
+``flush_interval``: a message that finds fewer batches in the pool than processes is flushed
+at once, and a batch that finishes lets what arrived meanwhile go. At low rates a comment
+waits for no timer; under load, batches grow to what arrives while the processes are busy.
+Only scoring batches are counted: a process busy with another task (an explanation, a
+synchronous request) can still be given a batch, which then waits its turn in the pool. The
+hooks run in the worker's main process, as the prefork pool calls them (the pool this
+service runs).
 
 celery-batches gives the pool only a success callback: when the process running a batch is
 killed (OOM killer, a segfault in torch, SIGKILL), billiard reports ``WorkerLostError`` to
@@ -51,15 +55,18 @@ class RequeueingBatches(Batches):
 
         def task_message_handler(*args: Any, **kwargs: Any) -> None:
             buffer_message(*args, **kwargs)
-            if self._in_flight < (self._pool.num_processes or 1):
+            if self._process_free():
                 self._do_flush()
 
         return task_message_handler
 
+    def _process_free(self) -> bool:
+        return self._in_flight < (self._pool.num_processes or 1)
+
     def _batch_done(self) -> None:
-        """A pool process is free again: it takes what the buffer holds now."""
+        """A batch finished: if that frees a process, it takes what the buffer holds now."""
         self._in_flight -= 1
-        if not self._buffer.empty():
+        if self._process_free() and not self._buffer.empty():
             self._do_flush()
 
     def flush(self, requests: Collection[Request]) -> list[Any]:
@@ -80,13 +87,17 @@ class RequeueingBatches(Batches):
                 request.acknowledge()
 
         def on_return(_result: object) -> None:
-            for request in late:
-                request.acknowledge()
-            self._batch_done()
+            try:
+                for request in late:
+                    request.acknowledge()
+            finally:
+                self._batch_done()
 
         def on_error(failure: ExceptionInfo) -> None:
-            self.batch_failed(late, failure)
-            self._batch_done()
+            try:
+                self.batch_failed(late, failure)
+            finally:
+                self._batch_done()
 
         # SimpleRequests: what the prefork pool can pickle.
         simple = ([SimpleRequest.from_request(request) for request in requests],)

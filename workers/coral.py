@@ -14,10 +14,10 @@ from moderation.services.coral import (
     ScoreSource,
     moderate_coral_comment,
 )
-from moderation.services.explanation import score_sentences
 from moderation.services.text_scoring import scores_for_texts
 from workers.app import app, monitor
 from workers.runtime import runtime
+from workers.tasks import explain_later
 
 
 @app.task(name=CORAL_MODERATE, acks_late=True, ignore_result=True)
@@ -33,6 +33,7 @@ def coral_moderate(site_id: int, request: dict[str, Any], text: str, request_id:
         source=ScoreSource(answer["model_name"], answer["model_version"], answer["thresholds"]),
     )
     verdicts = CoralVerdicts(monitor.store.client, monitor.store.prefix)
+    held: list[int] = []
     with unit_of_work(runtime.sessions) as session:
         site = session.get(Site, site_id)
         if site is None:
@@ -46,5 +47,7 @@ def coral_moderate(site_id: int, request: dict[str, Any], text: str, request_id:
             scored,
             tell=lambda body: verdicts.offer(request_id, body),
             request_id=request_id,
-            explain=lambda: score_sentences(runtime.scorer, {0: text}).get(0),
+            explain=held.append,
         )
+    if held:
+        explain_later(held)

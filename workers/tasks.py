@@ -95,11 +95,12 @@ def _score_and_decide(comment_ids: list[int]) -> int:
         comment_ids,
         runtime.scorer,
         multilingual=runtime.multilingual,
-        explain_later=_explain_later,
+        explain_later=explain_later,
     )
 
 
-def _explain_later(comment_ids: list[int]) -> None:
+def explain_later(comment_ids: list[int]) -> None:
+    """Queue the explanation of these held comments (after their decisions committed)."""
     try:
         explain_comments.apply_async(args=[comment_ids], queue=explain_queue(settings))
     except Exception as exc:

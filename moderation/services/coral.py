@@ -21,7 +21,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -301,13 +301,14 @@ def moderate_coral_comment(
     scored: ScoredText,
     tell: Callable[[dict[str, Any] | None], bool],
     request_id: str,
-    explain: Callable[[], list[dict[str, Any]] | None] | None = None,
+    explain: Callable[[int], None] | None = None,
 ) -> Decision:
     """Decide Coral's comment, tell Coral (``tell`` is False when the deadline came first)
     and keep the comment as Coral was told. Returns the decision kept.
 
-    ``explain`` scores the comment's sentences; it runs only after Coral was told, and only
-    for a comment kept as held by its scores, so Coral never waits for it.
+    ``explain`` gets the id of a comment kept as held by its scores, whose sentences are
+    to be scored once this transaction has committed (``explain_held``): Coral never waits
+    for them, and no forward pass runs inside the transaction.
     """
     decision = coral_decision(session, site, request, scored)
     if not tell(coral_answer(decision)):
@@ -318,9 +319,11 @@ def moderate_coral_comment(
     else:
         reason = "coral"
     if site.coral_store_comments:
-        if explain is not None and scored.sentences is None and held_by_score(decision):
-            scored = replace(scored, sentences=explain())
-        keep_coral_comment(session, site, request, text, scored, decision, reason, request_id)
+        kept = keep_coral_comment(
+            session, site, request, text, scored, decision, reason, request_id
+        )
+        if kept is not None and explain is not None and held_by_score(decision):
+            explain(kept.id)
     return decision
 
 

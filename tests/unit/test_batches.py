@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from billiard.einfo import ExceptionInfo
 from billiard.exceptions import WorkerLostError
 
@@ -94,3 +95,66 @@ def test_without_a_batch_size_a_flush_is_one_batch():
     task.flush(messages)
 
     assert ran == [2]
+
+
+# --- A batch leaves when a pool process is free --------------------------------------------------
+
+
+class PoolRequest(Buffered):
+    """A buffered scoring message as the pool is handed it (what SimpleRequest copies)."""
+
+    def __init__(self, ids: int, acks_late: bool = True, ack_fails: bool = False):
+        super().__init__(ids)
+        self.id, self.name, self.hostname = "task-id", "test.batch", "worker@host"
+        self._payload = (self.args, {}, {})
+        self.delivery_info, self.request_dict = {}, {}
+        self.reply_to = self.correlation_id = None
+        self.task = type("Task", (), {"acks_late": acks_late})()
+        self.ack_fails = ack_fails
+
+    def acknowledge(self) -> None:
+        if self.ack_fails:
+            raise ConnectionError("broker gone")
+
+
+class Pool:
+    """Two processes; keeps each job's callbacks for the test to fire."""
+
+    num_processes = 2
+
+    def __init__(self):
+        self.jobs: list[dict] = []
+
+    def apply_async(self, _fn, _args, accept_callback, callback, error_callback):
+        self.jobs.append({"done": callback, "failed": error_callback})
+
+
+def pooled_task() -> tuple[RequeueingBatches, Pool, list[int]]:
+    task, pool = batch_task(), Pool()
+    task._pool, task.batch_items = pool, 32
+    flushes: list[int] = []
+    task._do_flush = lambda: flushes.append(task._buffer.qsize())
+    return task, pool, flushes
+
+
+def test_a_finished_batch_lets_the_buffer_go_only_once_a_process_is_free():
+    task, pool, flushes = pooled_task()
+    task.flush([PoolRequest(32), PoolRequest(32), PoolRequest(32)])  # three batches, two processes
+    assert len(pool.jobs) == 3 and task._in_flight == 3
+    task._buffer.put(PoolRequest(1))
+
+    pool.jobs[0]["done"](None)  # two batches still hold both processes
+    assert flushes == [] and task._in_flight == 2
+    pool.jobs[1]["done"](None)  # a process is free: it takes what arrived
+    assert flushes == [1] and task._in_flight == 1
+
+
+def test_a_batch_counts_as_finished_even_when_its_acknowledgement_fails():
+    task, pool, _flushes = pooled_task()
+    task.flush([PoolRequest(3, ack_fails=True)])
+    with pytest.raises(ConnectionError):
+        pool.jobs[0]["done"](None)
+    task.flush([PoolRequest(3)])
+    pool.jobs[1]["failed"](failure(SystemExit(1)))
+
+    assert task._in_flight == 0
