@@ -77,7 +77,7 @@ def sync_queue(settings: Settings) -> str:
 
 
 def explain_queue(settings: Settings) -> str:
-    """The queue of explanations (a held comment's sentence scores), served after decisions."""
+    """The queue of explanations (a held comment's sentence scores): workers take from it last."""
     return f"{settings.task_queue}.explain"
 
 
