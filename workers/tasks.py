@@ -78,7 +78,7 @@ def rescore_comments(self: Task, comment_ids: list[int], attempt: int) -> int:
 @app.task(name=EXPLAIN_COMMENTS, acks_late=True, ignore_result=True)
 def explain_comments(comment_ids: list[int]) -> int:
     """Score the sentences of comments their scores held, after their decisions were stored:
-    what a moderator's card shows, never a decision's delay. Served after every decision."""
+    what a moderator's card shows, never a decision's delay. Its queue is taken from last."""
     try:
         return explain_held(
             runtime.sessions, comment_ids, runtime.scorer, multilingual=runtime.multilingual
