@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from moderation.models import Comment, CommentScore, Status
 from moderation.scoring.model_build import CHECKPOINT_FILE
-from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS
+from moderation.tasks_client import RESCORE_COMMENTS, SCORE_COMMENTS, explain_queue, sync_queue
 from tests.conftest import ping_worker
-from tests.ops_support import delta, scrape, value
-from tests.support import WorkerProcess, serving, settings_for_tests, wait_until
+from tests.ops_support import delta, parse_metrics, scrape, value
+from tests.support import WorkerProcess, app_with, serving, settings_for_tests, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +60,11 @@ def decisions(samples) -> float:
     )
 
 
-def test_metrics_move_by_what_a_real_flow_did(worker, live_server, site_key, sessions, settings):
+def test_metrics_move_by_what_a_real_flow_did(
+    warm_worker, live_server, site_key, sessions, settings
+):
+    # Warm: its model loaded and its warm-up batch scored before the first scrape.
+    worker = warm_worker
     before = scrape(live_server.url)
     started = time.monotonic()
     ids = [post(live_server.url, site_key, text) for text in CLEAN + ABUSIVE[:1]]
@@ -191,3 +195,19 @@ def test_a_model_failing_at_scoring_counts_failures_retries_and_a_held_decision(
         == 1
     )
     assert delta(before, after, "moderation_model_forward_seconds_count") == 0
+
+
+def test_each_queue_s_length_is_exposed(database_url, broker):
+    with app_with(database_url, broker) as app:
+        settings = app.extensions["moderation"].settings
+        explain, sync = explain_queue(settings), sync_queue(settings)
+        broker.rpush(explain, "waiting-1", "waiting-2")
+        broker.rpush(sync, "waiting-3")
+        try:
+            samples = parse_metrics(app.test_client().get("/metrics").get_data(as_text=True))
+        finally:
+            broker.delete(explain, sync)
+
+    assert value(samples, "moderation_queue_length", queue=settings.task_queue) == 0
+    assert value(samples, "moderation_queue_length", queue=sync) == 1
+    assert value(samples, "moderation_queue_length", queue=explain) == 2

@@ -45,6 +45,7 @@ from moderation.logging_setup import log_context
 from moderation.ops.heartbeat import Heartbeat, Heartbeats
 from moderation.ops.store import OpsStore, queue_length
 from moderation.services.backlog import pending_backlog
+from moderation.tasks_client import explain_queue, sync_queue
 
 if TYPE_CHECKING:
     from moderation.models import Comment
@@ -393,9 +394,14 @@ class ScrapeCollector:
         queue = GaugeMetricFamily(
             "moderation_queue_length", "Messages waiting in a Celery queue.", labels=["queue"]
         )
-        queue.add_metric(
-            [self.settings.task_queue], queue_length(self.store.client, self.settings.task_queue)
-        )
+        # Scoring, the synchronous requests someone waits on, and the explanations of held
+        # comments (taken from last, so they grow while the workers are saturated).
+        for name in (
+            self.settings.task_queue,
+            sync_queue(self.settings),
+            explain_queue(self.settings),
+        ):
+            queue.add_metric([name], queue_length(self.store.client, name))
         yield queue
         yield from _heartbeat_families(Heartbeats(self.store).all(), self.settings)
 
