@@ -186,11 +186,10 @@ class ScoreSource:
 
 @dataclass(frozen=True)
 class ScoredText:
-    """What a worker answered for Coral's comment: scores, their model, sentences if several."""
+    """What a worker answered for Coral's comment: its scores and their model."""
 
     scores: dict[str, float]
     source: ScoreSource
-    sentences: list[dict[str, Any]] | None = None
 
 
 # Coral's rejection reason codes (GQLREJECTION_REASON_CODE) for the label that decided.
@@ -370,7 +369,6 @@ def keep_coral_comment(
         status=Status.PENDING,
         idempotency_key=key,
         top_score=max(scored.scores.values(), default=None),
-        sentence_scores=scored.sentences if held_by_score(decision) else None,
     )
     session.add(comment)
     session.flush()
