@@ -60,9 +60,6 @@ class Settings(BaseSettings):
     # Seconds between flushes of a worker's buffer while every pool process is busy (an idle
     # process takes a message at once; see workers/batches.py).
     scoring_batch_wait: float = Field(0.05, gt=0, le=10)
-    # Seconds a web process gathers accepted comments into one scoring message (0: one
-    # message per comment, sent before the answer).
-    scoring_send_window: float = Field(0.005, ge=0, le=1)
     pending_resend_after: float = Field(120.0, gt=0)
     sweep_interval: float = Field(30.0, gt=0)
     # Seconds the compatible APIs (Perspective, Coral, OpenAI) wait for a worker to score a

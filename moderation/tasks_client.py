@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import threading
-import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -145,9 +145,7 @@ class TaskQueue:
         # Asked before a synchronous request: with no live worker it fails at once instead
         # of holding a web worker for the whole timeout.
         self._workers_alive = workers_alive
-        self._buffer = SendBuffer(
-            self.send_for_scoring, settings.scoring_send_window, settings.scoring_batch_size
-        )
+        self._buffer = SendBuffer(self.send_for_scoring, settings.scoring_batch_size)
 
     @property
     def celery(self) -> Celery:
@@ -185,7 +183,7 @@ class TaskQueue:
         return True
 
     def enqueue_for_scoring(self, comment_ids: Sequence[int]) -> None:
-        """Send these committed comments for scoring soon, many ids to a message."""
+        """Send these committed comments for scoring: now, or with the send under way."""
         self._buffer.add(comment_ids, log_context().get("request_id"))
 
     def flush(self) -> None:
@@ -276,67 +274,65 @@ class TaskQueue:
 
 
 class SendBuffer:
-    """Gathers comment ids for ``window`` seconds (or ``size`` ids) and sends them as one task.
+    """Sends comment ids for scoring, many to a message when they arrive together.
 
-    Celery's message building costs more than the rest of accepting a comment; one message
-    per window spreads it over every comment of the window, and the workers unpack fewer
-    messages. Only ids of committed comments come here, so a process that dies holding some
-    loses no comment: they stay pending and the sweeper sends them. A background thread of
-    the process sends; it starts with the first id (after a fork, again in the child).
+    An id that arrives while no send is under way in this process is sent at once, by the
+    thread that adds it (a sync web worker, serving one request at a time, always does this).
+    Ids that arrive while a send is under way (other threads' requests) wait for it, and the
+    thread whose send finishes takes every waiting id into its next message (at most
+    ``size`` to a message): one broker round trip however many requests came meanwhile,
+    and no timer. Only ids of committed comments come here, so a process that dies holding
+    some loses no comment: they stay pending and the sweeper sends them.
     """
 
-    def __init__(
-        self,
-        send: Callable[[Sequence[int], Mapping[int, str] | None], bool],
-        window: float,
-        size: int,
-    ):
-        self._send, self._window, self._size = send, window, size
+    def __init__(self, send: Callable[[Sequence[int], Mapping[int, str] | None], bool], size: int):
+        self._send, self._size = send, size
         self._ids: list[int] = []
         self._requests: dict[int, str] = {}
-        self._ready = threading.Condition()
-        # Held while ids are taken and sent: ``flush`` returns only after every id queued
-        # before it is on the broker, whichever thread sent it.
-        self._sending = threading.Lock()
-        self._owner: int | None = None
+        self._idle = threading.Condition()
+        self._sending = False
+        # Ids a parent held at a fork are the parent's to send; a lock a parent's thread
+        # held must not stay taken in the child.
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (buffer := me()) and buffer._forget())
         atexit.register(self.flush)
 
     def add(self, comment_ids: Sequence[int], request_id: str | None = None) -> None:
-        """Queue ids (accepted by request ``request_id``) for the next message; with no
-        window, send them at once."""
-        requests = dict.fromkeys(comment_ids, request_id) if request_id else {}
-        if self._window <= 0:
-            self._send(comment_ids, requests)
-            return
-        with self._ready:
-            if self._owner != os.getpid():
-                self._start()
+        """Send these ids (accepted by request ``request_id``) now, or with the send under way."""
+        with self._idle:
             self._ids.extend(comment_ids)
-            self._requests |= requests
-            self._ready.notify()
+            if request_id:
+                self._requests |= dict.fromkeys(comment_ids, request_id)
+            if self._sending:
+                return
+            self._sending = True
+        self._send_waiting()
 
     def flush(self) -> None:
-        """Send every queued id now, in messages of at most ``size``."""
-        with self._sending:
-            with self._ready:
-                ids, self._ids = self._ids, []
-                requests, self._requests = self._requests, {}
-            for start in range(0, len(ids), self._size):
-                part = ids[start : start + self._size]
-                self._send(part, {i: requests[i] for i in part if i in requests})
+        """Return once every id added before is on the broker (or was refused by it)."""
+        with self._idle:
+            while self._sending:
+                self._idle.wait()
+            if not self._ids:
+                return
+            self._sending = True
+        self._send_waiting()
 
-    def _start(self) -> None:
-        self._owner = os.getpid()
-        # Ids a parent queued before the fork are the parent's to send.
-        self._ids, self._requests = [], {}
-        threading.Thread(target=self._run, name="scoring-sender", daemon=True).start()
+    def _send_waiting(self) -> None:
+        # Called by the one thread that set ``_sending``.
+        try:
+            while True:
+                with self._idle:
+                    if not self._ids:
+                        return
+                    ids, self._ids = self._ids[: self._size], self._ids[self._size :]
+                    requests = {i: self._requests.pop(i) for i in ids if i in self._requests}
+                self._send(ids, requests)
+        finally:
+            with self._idle:
+                self._sending = False
+                self._idle.notify_all()
 
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._ids:
-                    self._ready.wait()
-                deadline = time.monotonic() + self._window
-                while len(self._ids) < self._size and (left := deadline - time.monotonic()) > 0:
-                    self._ready.wait(left)
-            self.flush()
+    def _forget(self) -> None:
+        self._idle = threading.Condition()
+        self._ids, self._requests, self._sending = [], {}, False

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 
+import pytest
 from limits import parse_many
 from sqlalchemy import event, select
 
@@ -14,8 +16,8 @@ from moderation.db import unit_of_work
 from moderation.limits import AUTHOR_SCOPE, limiter
 from moderation.models import Article, Comment
 from moderation.services.sites import create_site, rotate_api_key, site_by_name
-from moderation.tasks_client import SendBuffer, TaskQueue
-from tests.support import MODEL_PATH, app_with, settings_for_tests
+from moderation.tasks_client import SendBuffer
+from tests.support import app_with
 
 
 def body(i: int = 0, article: str = "a1", **extra) -> dict:
@@ -92,40 +94,75 @@ def test_a_new_title_is_stored_for_a_known_article(client, sessions):
         assert session.scalars(select(Article.title)).one() == "Second"
 
 
-def test_comments_of_one_window_go_to_the_workers_in_one_message(database_url, broker, sessions):
-    settings = settings_for_tests(database_url, MODEL_PATH, scoring_send_window=1)
-    queue = TaskQueue(settings)
-    try:
-        for ids in ([1], [2], [3, 4]):
-            queue.enqueue_for_scoring(ids)
-        assert broker.llen(settings.task_queue) == 0  # still gathering
-        queue.flush()
-        (raw,) = broker.lrange(settings.task_queue, 0, -1)
-        message = json.loads(raw)
-        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
-        assert message["headers"]["task"] == "moderation.score_comments"
-        assert args == [[1, 2, 3, 4]]
-    finally:
-        broker.delete(settings.task_queue)
-        queue.close()
-
-
-def test_a_full_message_is_sent_without_waiting_for_the_window():
+def test_ids_that_arrive_during_a_send_go_together_in_the_next_message():
     sent: list[list[int]] = []
-    buffer = SendBuffer(lambda ids, _requests: sent.append(list(ids)) or True, window=1, size=2)
+    first_send_started, release_first_send = threading.Event(), threading.Event()
+
+    def send(ids, _requests):
+        sent.append(list(ids))
+        if len(sent) == 1:
+            first_send_started.set()
+            assert release_first_send.wait(10)
+        return True
+
+    buffer = SendBuffer(send, size=32)
+    first = threading.Thread(target=buffer.add, args=([1],))
+    first.start()
+    assert first_send_started.wait(10)
+    # A send is under way: these return at once, their ids held for the next message.
+    for ids in ([2], [3, 4]):
+        adder = threading.Thread(target=buffer.add, args=(ids,))
+        adder.start()
+        adder.join(10)
+        assert not adder.is_alive()
+    assert sent == [[1]]
+    release_first_send.set()
+    first.join(10)
+    assert sent == [[1], [2, 3, 4]]
+
+
+def test_no_message_carries_more_than_its_size():
+    sent: list[list[int]] = []
+    buffer = SendBuffer(lambda ids, _requests: sent.append(list(ids)) or True, size=2)
     buffer.add([1, 2, 3])
-    buffer.flush()
     assert sent == [[1, 2], [3]]
 
 
-def test_without_a_window_each_comment_is_sent_before_the_answer(database_url, broker, sessions):
-    with app_with(database_url, broker, scoring_send_window=0) as app:
+def test_a_message_that_raises_does_not_stop_later_sends():
+    sent: list[list[int]] = []
+
+    def send(ids, _requests):
+        if ids == [1]:
+            raise ConnectionError("broker gone")
+        sent.append(list(ids))
+        return True
+
+    buffer = SendBuffer(send, size=32)
+    with pytest.raises(ConnectionError):
+        buffer.add([1])
+    buffer.add([2])
+    assert sent == [[2]]
+
+
+def test_each_comment_is_on_the_broker_before_the_answer(database_url, broker, sessions):
+    # A single request at a time (a sync web worker) never waits for anyone: its id is sent
+    # before its answer, as one message.
+    with app_with(database_url, broker) as app:
         queue = app.extensions["moderation"].settings.task_queue
         with unit_of_work(app.extensions["moderation"].sessions) as session:
             key = create_site(session, f"s-{uuid.uuid4().hex[:8]}")[1]
-        answer = app.test_client().post("/api/v1/comments", json=body(), headers=_bearer(key))
-        assert answer.status_code == 202
-        assert broker.llen(queue) == 1
+        web = app.test_client()
+        for i in range(2):
+            answer = web.post("/api/v1/comments", json=body(i), headers=_bearer(key))
+            assert answer.status_code == 202
+            assert broker.llen(queue) == i + 1
+        raw = broker.lrange(queue, 0, -1)[-1]  # the oldest: LPUSH puts the newest first
+        message = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        assert message["headers"]["task"] == "moderation.score_comments"
+        with sessions() as session:
+            first = session.scalars(select(Comment.id).order_by(Comment.id)).first()
+        assert args == [[first]]
 
 
 def test_a_refused_comment_takes_no_entry_in_the_longer_window(database_url, broker, sessions):
