@@ -7,20 +7,74 @@ import logging
 import math
 import time
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, has_request_context
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from limits import RateLimitItem, parse_many
+from limits import RateLimitItem, WindowStats, parse_many
 from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import STRATEGIES, MovingWindowRateLimiter
 from redis.exceptions import NoScriptError
 
 from moderation.config import Settings
 
 log = logging.getLogger(__name__)
 
+
+class MovingWindowWithStats(MovingWindowRateLimiter):
+    """The moving window, where a hit on Redis reads the window's figures in the same round
+    trip: the ``X-RateLimit-*`` headers of the request then cost no second call.
+
+    Flask-Limiter hits each limit before the view and asks for its figures after it; the
+    figures read with the hit are kept for the rest of the request and given once.
+    """
+
+    def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        storage = self.storage
+        if not (has_request_context() and _pipelines(storage)):
+            return super().hit(item, *identifiers, cost=cost)
+        key = storage.prefixed_key(item.key_for(*identifiers))
+        now, expiry = time.time(), item.get_expiry()
+        acquire, window = storage.lua_acquire_moving_window, storage.lua_moving_window
+        pipe = storage.get_connection().pipeline(transaction=False)
+        # By digest: a Script on a pipeline would ask Redis whether it is loaded each time.
+        pipe.evalsha(acquire.sha, 1, key, now, item.amount, expiry, cost)
+        pipe.evalsha(window.sha, 1, key, now - expiry, item.amount)
+        try:
+            taken, figures = pipe.execute()
+        except NoScriptError:  # a restarted Redis forgot the scripts: load them, ask again
+            for script in (acquire, window):
+                storage.get_connection().script_load(script.script)
+            return self.hit(item, *identifiers, cost=cost)
+        start, used = (float(figures[0]), int(figures[1])) if figures else (now, 0)
+        _read_with_hit()[key] = WindowStats(start + expiry, item.amount - used)
+        return bool(taken)
+
+    def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        if has_request_context() and _pipelines(self.storage):
+            key = self.storage.prefixed_key(item.key_for(*identifiers))
+            figures = _read_with_hit().pop(key, None)
+            if figures is not None:
+                return figures
+        return super().get_window_stats(item, *identifiers)
+
+
+def _pipelines(storage: object) -> bool:
+    """Whether the storage is Redis with the limits library's moving-window scripts."""
+    return isinstance(storage, RedisStorage) and hasattr(storage, "lua_acquire_moving_window")
+
+
+def _read_with_hit() -> dict[str, WindowStats]:
+    if "ratelimit_read_with_hit" not in g:
+        g.ratelimit_read_with_hit = {}
+    return g.ratelimit_read_with_hit
+
+
+STRATEGIES["moving-window-with-stats"] = MovingWindowWithStats  # type: ignore[assignment]
+
 # Created bare and bound in the app factory; views decorate with ``@limiter.limit(...)``.
-limiter = Limiter(key_func=get_remote_address, headers_enabled=True, strategy="moving-window")
+limiter = Limiter(
+    key_func=get_remote_address, headers_enabled=True, strategy="moving-window-with-stats"
+)
 
 
 def init_limiter(app: Flask, settings: Settings) -> None:
@@ -128,8 +182,7 @@ def _acquire_all(items: list[RateLimitItem], *identifiers: str) -> RateLimitItem
     back, so a refused comment counts in none that ``hit`` would not have reached.
     """
     storage = limiter.limiter.storage
-    pipelined = isinstance(storage, RedisStorage) and hasattr(storage, "lua_acquire_moving_window")
-    if not pipelined or not isinstance(limiter.limiter, MovingWindowRateLimiter):
+    if not _pipelines(storage) or not isinstance(limiter.limiter, MovingWindowRateLimiter):
         for item in items:
             if not limiter.limiter.hit(item, *identifiers):
                 return item

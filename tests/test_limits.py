@@ -1,10 +1,13 @@
-"""The ``Retry-After`` a client is told, with Flask-Limiter's header hook in the chain."""
+"""The ``Retry-After`` and ``X-RateLimit-*`` a client is told, with Flask-Limiter's header
+hook in the chain, and what a limited request costs in Redis."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
+import redis.connection
 from flask import Flask
 
 from moderation.config import load_settings
@@ -37,6 +40,11 @@ def client():
     def scarce():
         return {"ok": True}
 
+    @app.get("/two-windows")
+    @limiter.limit("3/minute;100/hour")
+    def two_windows():
+        return {"ok": True}
+
     init_limiter(app, settings)
     return app.test_client()
 
@@ -59,3 +67,37 @@ def test_an_answer_that_asks_no_wait_carries_no_retry_after(client):
     assert response.status_code == 200
     assert "Retry-After" not in response.headers
     assert response.headers["X-RateLimit-Limit"] == "100"
+
+
+def test_the_headers_count_down_the_tighter_window_and_the_429_keeps_them(client):
+    remaining = []
+    for _ in range(3):
+        answer = client.get("/two-windows")
+        assert answer.status_code == 200
+        assert answer.headers["X-RateLimit-Limit"] == "3"
+        remaining.append(answer.headers["X-RateLimit-Remaining"])
+    assert remaining == ["2", "1", "0"]
+    refused = client.get("/two-windows")
+    assert refused.status_code == 429
+    assert (refused.headers["X-RateLimit-Limit"], refused.headers["X-RateLimit-Remaining"]) == (
+        "3",
+        "0",
+    )
+    assert time.time() < int(refused.headers["X-RateLimit-Reset"]) <= time.time() + 61
+
+
+def test_a_limit_and_its_headers_cost_one_redis_round_trip(client, monkeypatch):
+    # The connection is open, the scripts are loaded.
+    before = int(client.get("/fine").headers["X-RateLimit-Remaining"])
+    sends = []
+    send = redis.connection.AbstractConnection.send_packed_command
+
+    def counted(connection, command, check_health=True):
+        sends.append(command)
+        return send(connection, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
+    answer = client.get("/fine")
+    assert answer.status_code == 200
+    assert int(answer.headers["X-RateLimit-Remaining"]) == before - 1
+    assert len(sends) == 1
