@@ -7,14 +7,16 @@ import base64
 import json
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 from limits import parse_many
 from sqlalchemy import event, select
 
-from moderation.db import unit_of_work
+from moderation.db import unit_of_work, utcnow
 from moderation.limits import AUTHOR_SCOPE, limiter
-from moderation.models import Article, Comment
+from moderation.models import Article, AuthorSanction, Comment, Status
+from moderation.services.integration import AuthorHistory, author_history
 from moderation.services.sites import create_site, rotate_api_key, site_by_name
 from moderation.tasks_client import SendBuffer
 from tests.support import app_with
@@ -188,3 +190,64 @@ def test_a_refused_comment_takes_no_entry_in_the_longer_window(database_url, bro
 
 def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
+
+
+def test_an_author_s_standing_and_recent_texts_are_one_query(client, sessions):
+    _name, key = new_site(sessions)
+    auth = _bearer(key)
+    assert client.post("/api/v1/comments", json=body(0), headers=auth).status_code == 202
+    engine = client.application.extensions["moderation"].engine
+    reads = statements_on(engine, "")
+    assert (
+        client.post("/api/v1/comments", json=body(0, text="again"), headers=auth).status_code == 202
+    )
+    touching = [s for s in reads if "author_sanctions" in s or "FROM comments" in s]
+    assert len(touching) == 1
+
+
+def test_author_history_reads_sanctions_not_lifted_and_the_latest_texts_first(sessions):
+    name, _key = new_site(sessions)
+    other_name, _other_key = new_site(sessions)
+    now = utcnow()
+    with unit_of_work(sessions) as session:
+        site, other = site_by_name(session, name), site_by_name(session, other_name)
+        article = Article(site_id=site.id, external_id="a1")
+        session.add(article)
+        session.flush()
+        for minutes, author, text in [
+            (1, "u1", "newest"),
+            (5, "u1", "older"),
+            (90, "u1", "old"),
+            (1, "u2", "someone else"),
+        ]:
+            session.add(
+                Comment(
+                    site_id=site.id,
+                    article_id=article.id,
+                    author_id=author,
+                    author_name="U",
+                    text=text,
+                    status=Status.PENDING,
+                    created_at=now - timedelta(minutes=minutes),
+                )
+            )
+        lifted = dict(kind="ban", reason="r", created_by="m@example.org", lifted_at=now)
+        session.add(AuthorSanction(site_id=site.id, author_id="u1", **lifted))
+        session.add(
+            AuthorSanction(
+                site_id=other.id, author_id="u1", kind="ban", reason="r", created_by="m@example.org"
+            )
+        )
+        session.add(
+            AuthorSanction(
+                site_id=site.id, author_id="u3", kind="warn", reason="r", created_by="m@example.org"
+            )
+        )
+    with sessions() as session:
+        site = site_by_name(session, name)
+        assert author_history(session, site, "u1", 3600) == AuthorHistory(
+            sanctioned=False, recent_texts=["newest", "older"]
+        )
+        assert author_history(session, site, "u3", 3600) == AuthorHistory(True, [])
+        assert author_history(session, site, "u3", 0) == AuthorHistory(True, [])
+        assert author_history(session, site, "u1", 0) == AuthorHistory(False, [])

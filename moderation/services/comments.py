@@ -15,7 +15,7 @@ from moderation.rules import Verdict
 from moderation.schemas import CommentSubmission
 from moderation.services.authors import posting_refusal, sanctions_in_force
 from moderation.services.decisions import transition
-from moderation.services.integration import rules_verdict
+from moderation.services.integration import author_history, rules_verdict, site_rules
 from moderation.services.row_cache import RowCache
 
 # An article is read by each of its comments: its row is kept for a few seconds. A change in
@@ -67,7 +67,8 @@ def submit_comment(
         earlier = _by_idempotency_key(session, site, idempotency_key)
         if earlier is not None:
             return Accepted(_same_request_or_refuse(earlier, data), created=False)
-    sanctions = sanctions_in_force(session, site.id, data.author_id)
+    history = author_history(session, site, data.author_id, site_rules(site).repeat_window_seconds)
+    sanctions = sanctions_in_force(session, site.id, data.author_id) if history.sanctioned else []
     refusal = posting_refusal(sanctions, warnings_block=warnings_block)
     if refusal is not None:
         extra: dict[str, Any] = {"until": refusal.until.isoformat() if refusal.until else None}
@@ -77,7 +78,7 @@ def submit_comment(
     article = article_for(session, site, data)
     # Length, closed article, words, repeat post, links, the author rules: before the model,
     # first decision wins.
-    verdict = rules_verdict(session, site, article, data.text, data.author_id, sanctions)
+    verdict = rules_verdict(session, site, article, data.text, data.author_id, history, sanctions)
     if verdict.refusal is not None:
         refusal = verdict.refusal
         raise CommentRefused(refusal.code, refusal.message, refusal.field, status=refusal.status)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, true
 from sqlalchemy.orm import Session
 
 from moderation.db import utcnow
@@ -88,36 +89,40 @@ def update_rules(session: Session, site: Site, **changes: Any) -> SiteRules:
     return rules
 
 
-def rules_verdict(
-    session: Session,
-    site: Site,
-    article: Article,
-    text: str,
-    author_id: str,
-    sanctions: Sequence[AuthorSanction] = (),
-) -> Verdict:
-    """Run the site's rules on a new comment of this author under this article.
+@dataclass(frozen=True)
+class AuthorHistory:
+    """What a new comment's rules need to know of its author on the site, read at once."""
 
-    ``sanctions`` are the author's sanctions in force (an always-pre-moderate one holds).
+    # Whether any sanction is not lifted (which of them are in force is read only then).
+    sanctioned: bool
+    # The author's texts in the repeat-post window, the latest first (at most 50).
+    recent_texts: list[str]
+
+
+def author_history(
+    session: Session, site: Site, author_id: str, window_seconds: int
+) -> AuthorHistory:
+    """The author's standing and recent texts on this site, in one query.
+
+    Every accepted comment asks both, and almost every author has no sanction: one row
+    left-joined to the recent texts, with the sanctions' EXISTS as a column, answers both
+    in one round trip.
     """
-    rules = site_rules(site)
-    context = RuleContext(
-        text=text,
-        article_closed=article.closed,
-        hold_links=article.hold_links,
-        recent_texts=recent_texts(session, site, author_id, rules.repeat_window_seconds),
-        author=author_context(session, site, author_id, text, rules, sanctions),
+    sanctioned = (
+        select(AuthorSanction.id)
+        .where(
+            AuthorSanction.site_id == site.id,
+            AuthorSanction.author_id == author_id,
+            AuthorSanction.lifted_at.is_(None),
+        )
+        .exists()
+        .label("sanctioned")
     )
-    return evaluate(context, rules)
-
-
-def recent_texts(session: Session, site: Site, author_id: str, window_seconds: int) -> list[str]:
-    """The author's texts on this site in the last ``window_seconds`` (the latest 50)."""
     if window_seconds <= 0:
-        return []
+        return AuthorHistory(bool(session.scalar(select(sanctioned))), [])
     since = utcnow() - timedelta(seconds=window_seconds)
-    query = (
-        select(Comment.text)
+    recent = (
+        select(Comment.text, Comment.created_at)
         .where(
             Comment.site_id == site.id,
             Comment.author_id == author_id,
@@ -125,5 +130,41 @@ def recent_texts(session: Session, site: Site, author_id: str, window_seconds: i
         )
         .order_by(Comment.created_at.desc())
         .limit(50)
+        .subquery()
     )
-    return list(session.scalars(query))
+    one_row = select(literal(1).label("one")).subquery()
+    query = (
+        select(sanctioned, recent.c.text)
+        .select_from(one_row.outerjoin(recent, true()))
+        .order_by(recent.c.created_at.desc())
+    )
+    rows = session.execute(query).all()
+    return AuthorHistory(
+        sanctioned=bool(rows[0].sanctioned),
+        recent_texts=[row.text for row in rows if row.text is not None],
+    )
+
+
+def rules_verdict(
+    session: Session,
+    site: Site,
+    article: Article,
+    text: str,
+    author_id: str,
+    history: AuthorHistory,
+    sanctions: Sequence[AuthorSanction] = (),
+) -> Verdict:
+    """Run the site's rules on a new comment of this author under this article.
+
+    ``history`` is ``author_history`` for the site's repeat window; ``sanctions`` are the
+    author's sanctions in force (an always-pre-moderate one holds).
+    """
+    rules = site_rules(site)
+    context = RuleContext(
+        text=text,
+        article_closed=article.closed,
+        hold_links=article.hold_links,
+        recent_texts=history.recent_texts,
+        author=author_context(session, site, author_id, text, rules, sanctions),
+    )
+    return evaluate(context, rules)
