@@ -15,9 +15,12 @@ numbers, counters survive process restarts, and prometheus-client still does the
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import math
+import os
+import threading
 import time
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -145,6 +148,15 @@ class Samples:
         self.counts[spec.name, _field([*labels, bisect_left(spec.buckets, value)])] += 1
         self.sums[spec.name, _field([*labels, "sum"])] += value
 
+    def add(self, other: Samples) -> None:
+        """Add another's increments to these."""
+        self.counts.update(other.counts)
+        for key, amount in other.sums.items():
+            self.sums[key] += amount
+
+    def __bool__(self) -> bool:
+        return bool(self.counts or self.sums)
+
     def queue(self, store: OpsStore, pipe: Any) -> None:
         """Queue the increments on a Redis pipeline."""
         for (name, field), amount in self.counts.items():
@@ -173,6 +185,53 @@ class MetricsRecorder:
                 also(pipe)
 
         return self.store.write(fill)
+
+
+class GatheringRecorder(MetricsRecorder):
+    """A web process's recorder: increments are gathered in the process and written in one
+    round trip at most every ``interval`` seconds (and at exit, and before this process
+    answers a scrape), not one round trip per request.
+
+    A background thread of the process writes; it starts with the first increment (after a
+    fork, again in the child). Samples that come with extra commands (``also``) are written
+    at once, as by ``MetricsRecorder``.
+    """
+
+    def __init__(self, store: OpsStore, interval: float = 1.0):
+        super().__init__(store)
+        self.interval = interval
+        self._pending = Samples()
+        self._lock = threading.Lock()
+        self._recorded = threading.Event()
+        self._owner: int | None = None
+        atexit.register(self.flush)
+
+    def record(self, samples: Samples, also: Callable[[Any], None] | None = None) -> bool:
+        """Gather the samples for the next write; True (written or not is known later)."""
+        if also is not None:
+            return super().record(samples, also)
+        with self._lock:
+            if self._owner != os.getpid():
+                # Samples a parent gathered before a fork are the parent's to write.
+                self._owner, self._pending = os.getpid(), Samples()
+                threading.Thread(target=self._run, name="metrics-writer", daemon=True).start()
+            self._pending.add(samples)
+        self._recorded.set()
+        return True
+
+    def flush(self) -> bool:
+        """Write what was gathered, now; False when Redis did not take it."""
+        with self._lock:
+            pending, self._pending = self._pending, Samples()
+        return super().record(pending) if pending else True
+
+    def _run(self) -> None:
+        while True:
+            self._recorded.wait()
+            self._recorded.clear()
+            # Gather for one interval: every request in it shares the write.
+            threading.Event().wait(self.interval)
+            self.flush()
 
 
 _process_recorder: MetricsRecorder | None = None

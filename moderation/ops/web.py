@@ -11,7 +11,12 @@ from prometheus_client.exposition import choose_encoder
 from moderation.app_state import app_state
 from moderation.bearer import bearer_key
 from moderation.config import Settings
-from moderation.ops.metrics import MetricsRecorder, ScrapeCollector, reset_recorder, use_recorder
+from moderation.ops.metrics import (
+    GatheringRecorder,
+    ScrapeCollector,
+    reset_recorder,
+    use_recorder,
+)
 from moderation.ops.store import OpsStore
 
 STORE_KEY = "moderation.ops.store"
@@ -23,7 +28,7 @@ metrics = Blueprint("metrics", __name__)
 def init_app(app: Flask, settings: Settings) -> None:
     """Give this app its store and recorder (connecting to nothing yet) and /metrics."""
     store = OpsStore.from_settings(settings)
-    recorder = MetricsRecorder(store)
+    recorder = GatheringRecorder(store)
     app.extensions[STORE_KEY] = store
     app.extensions[RECORDER_KEY] = recorder
 
@@ -58,6 +63,9 @@ def metrics_view() -> Response:
         return Response(message, status=403, mimetype="text/plain")
     if token and not hmac.compare_digest(bearer_key() or "", token):
         return Response("unauthorized\n", status=401, mimetype="text/plain")
+    # This process's own increments are current; the other web processes' are written
+    # within GatheringRecorder's interval.
+    current_app.extensions[RECORDER_KEY].flush()
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ScrapeCollector(state.settings, ops_store(), state.engine))
     # Text format or OpenMetrics, as the scraper's Accept header asks, like the library's own app.
