@@ -51,12 +51,13 @@ class Probe:
         self._patch_redis()
 
     def _listen(self, engine) -> None:
-        pre_ping = bool(getattr(engine.pool, "_pre_ping", False))
+        ping = engine.dialect.do_ping
 
-        @event.listens_for(engine, "checkout")
-        def _checkout(*_args) -> None:
-            if pre_ping:
-                self.tally.db.append("ping (pool_pre_ping)")
+        def counted_ping(dbapi_connection):
+            self.tally.db.append("ping (a connection idle a while)")
+            return ping(dbapi_connection)
+
+        engine.dialect.do_ping = counted_ping
 
         @event.listens_for(engine, "begin")
         def _begin(_conn) -> None:

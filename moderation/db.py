@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, SessionTransaction, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -61,11 +63,43 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, parsed.database)
-    # Pre-ping replaces connections that died with a database restart; the connect timeout
-    # turns an unreachable server into a prompt error instead of a hung request.
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 3}
-    )
+    # The connect timeout turns an unreachable server into a prompt error, not a hung request.
+    engine = create_engine(url, pool_size=5, max_overflow=10, connect_args={"connect_timeout": 3})
+    ping_after_idle(engine)
+    return engine
+
+
+# A pooled connection idle this long is checked before use: a database restart, a failover
+# or an idle timeout may have closed it. One back in the pool for less time was working
+# moments ago and is not checked, which saves a round trip per request under load.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "moderation.idle_since"
+
+
+def ping_after_idle(engine: Engine) -> None:
+    """Like ``pool_pre_ping``, but only for connections idle ``PING_AFTER_IDLE_SECONDS``.
+
+    A connection that fails the check is replaced before the caller sees it (SQLAlchemy's
+    pool retries a checkout that raises ``DisconnectionError``).
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is not None and time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            raise DisconnectionError("the pooled connection is closed") from exc
 
 
 def _sqlite_engine(url: str, database: str | None) -> Engine:
