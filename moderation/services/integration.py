@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import literal, select, true
+from sqlalchemy import Select, bindparam, literal, select, true
 from sqlalchemy.orm import Session
 
 from moderation.db import utcnow
@@ -99,6 +99,41 @@ class AuthorHistory:
     recent_texts: list[str]
 
 
+def _author_history_queries() -> tuple[Select[Any], Select[Any]]:
+    """The two forms of ``author_history``'s query, built once: by site, author and time."""
+    sanctioned = (
+        select(AuthorSanction.id)
+        .where(
+            AuthorSanction.site_id == bindparam("site_id"),
+            AuthorSanction.author_id == bindparam("author_id"),
+            AuthorSanction.lifted_at.is_(None),
+        )
+        .exists()
+        .label("sanctioned")
+    )
+    recent = (
+        select(Comment.text, Comment.created_at)
+        .where(
+            Comment.site_id == bindparam("site_id"),
+            Comment.author_id == bindparam("author_id"),
+            Comment.created_at >= bindparam("since", type_=Comment.created_at.type),
+        )
+        .order_by(Comment.created_at.desc())
+        .limit(50)
+        .subquery()
+    )
+    one_row = select(literal(1).label("one")).subquery()
+    with_texts = (
+        select(sanctioned, recent.c.text)
+        .select_from(one_row.outerjoin(recent, true()))
+        .order_by(recent.c.created_at.desc())
+    )
+    return select(sanctioned), with_texts
+
+
+_SANCTIONED, _SANCTIONED_AND_TEXTS = _author_history_queries()
+
+
 def author_history(
     session: Session, site: Site, author_id: str, window_seconds: int
 ) -> AuthorHistory:
@@ -106,39 +141,13 @@ def author_history(
 
     Every accepted comment asks both, and almost every author has no sanction: one row
     left-joined to the recent texts, with the sanctions' EXISTS as a column, answers both
-    in one round trip.
+    in one round trip. The statements are built once, not per comment.
     """
-    sanctioned = (
-        select(AuthorSanction.id)
-        .where(
-            AuthorSanction.site_id == site.id,
-            AuthorSanction.author_id == author_id,
-            AuthorSanction.lifted_at.is_(None),
-        )
-        .exists()
-        .label("sanctioned")
-    )
+    params: dict[str, Any] = {"site_id": site.id, "author_id": author_id}
     if window_seconds <= 0:
-        return AuthorHistory(bool(session.scalar(select(sanctioned))), [])
-    since = utcnow() - timedelta(seconds=window_seconds)
-    recent = (
-        select(Comment.text, Comment.created_at)
-        .where(
-            Comment.site_id == site.id,
-            Comment.author_id == author_id,
-            Comment.created_at >= since,
-        )
-        .order_by(Comment.created_at.desc())
-        .limit(50)
-        .subquery()
-    )
-    one_row = select(literal(1).label("one")).subquery()
-    query = (
-        select(sanctioned, recent.c.text)
-        .select_from(one_row.outerjoin(recent, true()))
-        .order_by(recent.c.created_at.desc())
-    )
-    rows = session.execute(query).all()
+        return AuthorHistory(bool(session.scalar(_SANCTIONED, params)), [])
+    params["since"] = utcnow() - timedelta(seconds=window_seconds)
+    rows = session.execute(_SANCTIONED_AND_TEXTS, params).all()
     return AuthorHistory(
         sanctioned=bool(rows[0].sanctioned),
         recent_texts=[row.text for row in rows if row.text is not None],

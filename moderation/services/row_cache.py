@@ -53,9 +53,14 @@ class RowCache(Generic[Row]):
             self._rows.clear()
 
     def _attach(self, session: Session, values: dict[str, Any]) -> Row:
-        row = self.model(**{name: copy.deepcopy(value) for name, value in values.items()})
+        # A JSON column's dict or list is copied, so a caller's change stays its own.
+        row = self.model(**{name: _own(value) for name, value in values.items()})
         make_transient_to_detached(row)
         return session.merge(row, load=False)
+
+
+def _own(value: Any) -> Any:
+    return copy.deepcopy(value) if isinstance(value, dict | list) else value
 
 
 @event.listens_for(Session, "after_flush")
