@@ -8,13 +8,18 @@ import logging
 import os
 import threading
 import weakref
+from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+import redis
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from kombu import Queue
+from kombu.utils import json
+from kombu.utils.uuid import uuid
 
 from moderation.backoff import Backoff
 from moderation.config import Settings
@@ -146,6 +151,11 @@ class TaskQueue:
         # of holding a web worker for the whole timeout.
         self._workers_alive = workers_alive
         self._buffer = SendBuffer(self.send_for_scoring, settings.scoring_batch_size)
+        self._direct = (
+            DirectPublisher(self, settings.broker_url, settings.task_queue)
+            if DirectPublisher.serves(settings.broker_url)
+            else None
+        )
 
     @property
     def celery(self) -> Celery:
@@ -166,16 +176,20 @@ class TaskQueue:
         """
         if self._broker.waiting:
             return False
+        headers = {COMMENT_REQUESTS: dict(requests)} if requests else {}
         try:
-            self.celery.send_task(
-                SCORE_COMMENTS,
-                args=[list(comment_ids)],
-                queue=self._settings.task_queue,
-                retry=False,
-                # Nobody waits for it; without this the result backend would subscribe.
-                ignore_result=True,
-                headers={COMMENT_REQUESTS: dict(requests)} if requests else None,
-            )
+            if self._direct is not None:
+                self._direct.send(SCORE_COMMENTS, [list(comment_ids)], headers)
+            else:
+                self.celery.send_task(
+                    SCORE_COMMENTS,
+                    args=[list(comment_ids)],
+                    queue=self._settings.task_queue,
+                    retry=False,
+                    # Nobody waits for it; without this the result backend would subscribe.
+                    ignore_result=True,
+                    headers=headers or None,
+                )
         except Exception:
             self._broker.failed()
             log.warning("broker unavailable; %d comment(s) left for the sweeper", len(comment_ids))
@@ -265,12 +279,64 @@ class TaskQueue:
     def close(self) -> None:
         """Close the broker and result connections this queue opened (tests, scripts)."""
         self._buffer.flush()
+        if self._direct is not None:
+            self._direct.close()
         if self._celery is None:
             return
         self._release_thread_backend()
         # Broker connections stay in kombu's pool, which every app on this URL shares.
         self._celery.close()
         self._celery = None
+
+
+class DirectPublisher:
+    """Puts a task message on a Redis broker's queue with one LPUSH, without kombu's producer.
+
+    Celery builds the message (its task protocol 2: headers, properties, body), as
+    ``send_task`` would; this writes it in the envelope kombu's Redis transport stores and
+    its consumers read, for a plain queue (no exchange, no priority). kombu's producer
+    machinery (channel, pool, declarations) costs more than the rest of sending; this costs
+    the LPUSH. ``tests/test_ingest_path.py`` holds the envelope to what kombu writes.
+    """
+
+    def __init__(self, queue: TaskQueue, broker_url: str, routing_key: str):
+        self._queue = queue
+        self._routing_key = routing_key
+        self._redis = redis.Redis.from_url(broker_url, socket_connect_timeout=1, socket_timeout=5)
+
+    @staticmethod
+    def serves(broker_url: str) -> bool:
+        """Whether messages for this broker can go directly (plain Redis, with or without TLS)."""
+        return urlsplit(broker_url).scheme in ("redis", "rediss")
+
+    def send(self, name: str, args: list[Any], headers: Mapping[str, Any]) -> None:
+        """Put one ``name`` task with these positional arguments and extra headers."""
+        task_id = uuid()
+        app = self._queue.celery
+        message = app.amqp.as_task_v2(
+            task_id, name, args=args, kwargs={}, ignore_result=True, reply_to=app.thread_oid
+        )
+        request_id = log_context().get("request_id")
+        extra = {"request_id": request_id} if request_id else {}
+        properties = message.properties | {
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": self._routing_key},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": uuid(),
+        }
+        envelope = {
+            "body": b64encode(json.dumps(message.body).encode()).decode(),
+            "content-encoding": "utf-8",
+            "content-type": "application/json",
+            "headers": message.headers | extra | dict(headers),
+            "properties": properties,
+        }
+        self._redis.lpush(self._routing_key, json.dumps(envelope))
+
+    def close(self) -> None:
+        """Close its connections."""
+        self._redis.close()
 
 
 class SendBuffer:

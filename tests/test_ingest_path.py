@@ -18,8 +18,14 @@ from moderation.limits import AUTHOR_SCOPE, limiter
 from moderation.models import Article, AuthorSanction, Comment, Status
 from moderation.services.integration import AuthorHistory, author_history
 from moderation.services.sites import create_site, rotate_api_key, site_by_name
-from moderation.tasks_client import SendBuffer
-from tests.support import app_with
+from moderation.tasks_client import (
+    COMMENT_REQUESTS,
+    SCORE_COMMENTS,
+    DirectPublisher,
+    SendBuffer,
+    TaskQueue,
+)
+from tests.support import MODEL_PATH, app_with, settings_for_tests
 
 
 def body(i: int = 0, article: str = "a1", **extra) -> dict:
@@ -251,3 +257,45 @@ def test_author_history_reads_sanctions_not_lifted_and_the_latest_texts_first(se
         assert author_history(session, site, "u3", 3600) == AuthorHistory(True, [])
         assert author_history(session, site, "u3", 0) == AuthorHistory(True, [])
         assert author_history(session, site, "u1", 0) == AuthorHistory(False, [])
+
+
+def test_a_direct_scoring_message_is_what_kombu_would_have_put_on_the_queue(database_url, broker):
+    settings = settings_for_tests(database_url, MODEL_PATH)
+    queue = TaskQueue(settings)
+    try:
+        queue.celery.send_task(
+            SCORE_COMMENTS,
+            args=[[7, 8]],
+            queue=settings.task_queue,
+            retry=False,
+            ignore_result=True,
+            headers={COMMENT_REQUESTS: {"7": "r1"}},
+        )
+        assert queue.send_for_scoring([7, 8], {7: "r1"})
+        by_kombu, direct = (
+            json.loads(raw) for raw in broker.lrange(settings.task_queue, 0, -1)[::-1]
+        )
+    finally:
+        broker.delete(settings.task_queue)
+        queue.close()
+    assert _without_ids(direct) == _without_ids(by_kombu)
+    assert base64.b64decode(direct["body"]) == base64.b64decode(by_kombu["body"])
+    assert direct["headers"]["id"] == direct["properties"]["correlation_id"]
+    assert direct["properties"]["delivery_tag"] != by_kombu["properties"]["delivery_tag"]
+
+
+def _without_ids(envelope: dict) -> dict:
+    headers = {k: v for k, v in envelope["headers"].items() if k not in ("id", "root_id")}
+    properties = {
+        k: v
+        for k, v in envelope["properties"].items()
+        if k not in ("correlation_id", "delivery_tag")
+    }
+    return envelope | {"headers": headers, "properties": properties}
+
+
+def test_only_a_plain_redis_broker_takes_messages_directly():
+    assert DirectPublisher.serves("redis://127.0.0.1:6379/0")
+    assert DirectPublisher.serves("rediss://broker.example:6380/0")
+    assert not DirectPublisher.serves("sentinel://127.0.0.1:26379")
+    assert not DirectPublisher.serves("amqp://guest@127.0.0.1//")
