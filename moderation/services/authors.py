@@ -135,6 +135,9 @@ def author_context(
 ) -> AuthorContext:
     """What the author rules need, read only for the rules the site turned on."""
     earlier = approved = decided = rejected = same_text = 0
+    if not (rules.new_commenter_holds or rules.history_reject_percent or rules.coordinated_authors):
+        # The rules are off (the default): nothing to read, nothing to build.
+        return AuthorContext(premoderated=premoderated(sanctions))
     mine = (Comment.site_id == site.id, Comment.author_id == author_id)
     if rules.new_commenter_holds:
         query = select(Comment.status, func.count()).where(*mine).group_by(Comment.status)
