@@ -347,8 +347,10 @@ class SendBuffer:
     Ids that arrive while a send is under way (other threads' requests) wait for it, and the
     thread whose send finishes takes every waiting id into its next message (at most
     ``size`` to a message): one broker round trip however many requests came meanwhile,
-    and no timer. Only ids of committed comments come here, so a process that dies holding
-    some loses no comment: they stay pending and the sweeper sends them.
+    and no timer. A thread sends at most ``ROUNDS_PER_CALLER`` messages; what still waits
+    then goes from a short-lived thread. Only ids of committed comments come here, so a
+    process that dies holding some loses no comment: they stay pending and the sweeper
+    sends them.
     """
 
     def __init__(self, send: Callable[[Sequence[int], Mapping[int, str] | None], bool], size: int):
@@ -384,20 +386,42 @@ class SendBuffer:
             self._sending = True
         self._send_waiting()
 
-    def _send_waiting(self) -> None:
-        # Called by the one thread that set ``_sending``.
+    # Messages a request thread sends for others before it hands the rest to a thread of
+    # its own, so that no request waits on a steady stream of other requests' ids.
+    ROUNDS_PER_CALLER = 2
+
+    def _send_waiting(self, rounds: int | None = ROUNDS_PER_CALLER) -> None:
+        # Called by the one thread that set ``_sending``; it sends until nothing waits, or
+        # hands the duty to a new thread after ``rounds`` messages (None: no limit).
+        sent = 0
         try:
             while True:
                 with self._idle:
                     if not self._ids:
+                        # Cleared under the same lock an ``add`` takes: an id added after
+                        # this finds no send under way and is sent by its own thread.
+                        self._sending = False
+                        self._idle.notify_all()
+                        return
+                    if rounds is not None and sent >= rounds:
+                        threading.Thread(
+                            target=self._send_waiting,
+                            args=(None,),
+                            name="scoring-sender",
+                            daemon=True,
+                        ).start()
                         return
                     ids, self._ids = self._ids[: self._size], self._ids[self._size :]
                     requests = {i: self._requests.pop(i) for i in ids if i in self._requests}
                 self._send(ids, requests)
-        finally:
+                sent += 1
+        except BaseException:
+            # The ids of the failed message are left to the sweeper; those still waiting go
+            # with the next ``add`` or ``flush``.
             with self._idle:
                 self._sending = False
                 self._idle.notify_all()
+            raise
 
     def _forget(self) -> None:
         self._idle = threading.Condition()

@@ -25,7 +25,7 @@ from moderation.tasks_client import (
     SendBuffer,
     TaskQueue,
 )
-from tests.support import MODEL_PATH, app_with, settings_for_tests
+from tests.support import MODEL_PATH, app_with, settings_for_tests, wait_until
 
 
 def body(i: int = 0, article: str = "a1", **extra) -> dict:
@@ -127,6 +127,90 @@ def test_ids_that_arrive_during_a_send_go_together_in_the_next_message():
     release_first_send.set()
     first.join(10)
     assert sent == [[1], [2, 3, 4]]
+
+
+def test_no_id_is_left_behind_when_many_threads_add_at_once():
+    sent: list[int] = []
+    lock = threading.Lock()
+
+    def send(ids, _requests):
+        with lock:
+            sent.extend(ids)
+        return True
+
+    buffer = SendBuffer(send, size=4)
+    expected = list(range(8 * 250))
+
+    def adder(start: int) -> None:
+        for i in range(start, start + 250):
+            buffer.add([i])
+
+    threads = [threading.Thread(target=adder, args=(n * 250,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    # No flush: every id must go on its own, from whichever thread was sending.
+    assert wait_until(lambda: sorted(sent) == expected, timeout=10, interval=0.01)
+
+
+def test_an_id_added_as_the_sender_finds_nothing_left_is_still_sent():
+    # The worst moment for an id to arrive: the sending thread has found nothing left to
+    # send and is about to stand down. Every id added must still be sent, by the sender
+    # or by the thread that added it.
+    sent: list[int] = []
+    added: list[int] = [1]
+    buffer = SendBuffer(lambda ids, _requests: sent.extend(ids) or True, size=32)
+    adders: set[threading.Thread] = set()
+    found_nothing_at: dict[threading.Thread, int] = {}
+
+    def add_from_another_thread(comment_id: int) -> None:
+        added.append(comment_id)
+        adder = threading.Thread(target=buffer.add, args=([comment_id],))
+        adders.add(adder)
+        adder.start()
+        adder.join(10)
+
+    class RacingCondition(threading.Condition):
+        def __enter__(self):
+            me = threading.current_thread()
+            if me not in adders and buffer._sending and not buffer._ids:
+                # The same thread takes the lock again with nothing sent since it last
+                # found nothing: it is standing down. Add an id right then, once.
+                if found_nothing_at.get(me) == len(sent) and len(added) == 1:
+                    add_from_another_thread(2)
+                found_nothing_at[me] = len(sent)
+            return super().__enter__()
+
+    buffer._idle = RacingCondition()
+    buffer.add([1])
+    assert wait_until(lambda: sorted(sent) == sorted(added), timeout=5, interval=0.01)
+
+
+def test_a_request_sends_for_others_a_bounded_number_of_times():
+    sent: list[tuple[list[int], str]] = []
+    first_send_started, release_first_send = threading.Event(), threading.Event()
+
+    def send(ids, _requests):
+        sent.append((list(ids), threading.current_thread().name))
+        if len(sent) == 1:
+            first_send_started.set()
+            assert release_first_send.wait(10)
+        return True
+
+    buffer = SendBuffer(send, size=1)
+    caller = threading.Thread(target=buffer.add, args=([1],), name="request")
+    caller.start()
+    assert first_send_started.wait(10)
+    for i in range(2, 6):
+        buffer.add([i])  # a send is under way: queued, returns at once
+    release_first_send.set()
+    caller.join(10)
+    assert wait_until(lambda: len(sent) == 5, timeout=10, interval=0.01)
+    assert [ids for ids, _ in sent] == [[1], [2], [3], [4], [5]]
+    senders = [name for _, name in sent]
+    assert senders[: SendBuffer.ROUNDS_PER_CALLER] == ["request"] * SendBuffer.ROUNDS_PER_CALLER
+    assert set(senders[SendBuffer.ROUNDS_PER_CALLER :]) == {"scoring-sender"}
 
 
 def test_no_message_carries_more_than_its_size():
