@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -72,3 +73,22 @@ def _received_line(exposition: str) -> float:
         if line.startswith('moderation_comments_received_total{site="example-news"}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def test_a_forked_child_writes_its_own_counts_not_its_parent_s(store):
+    recorder = GatheringRecorder(store, interval=3600)
+    for _ in range(3):
+        recorder.record(one_comment())
+    pid = os.fork()
+    if pid == 0:  # the child: a gunicorn worker forked from an app that recorded already
+        try:
+            scraped = recorder.flush()  # a scrape before its first request
+            recorder.record(one_comment("child"))
+            os._exit(0 if scraped and recorder.flush() else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (received(store, "news"), received(store, "child")) == (0, 1)
+    assert recorder.flush()
+    assert (received(store, "news"), received(store, "child")) == (3, 1)

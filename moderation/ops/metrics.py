@@ -22,6 +22,7 @@ import math
 import os
 import threading
 import time
+import weakref
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -204,6 +205,10 @@ class GatheringRecorder(MetricsRecorder):
         self._lock = threading.Lock()
         self._recorded = threading.Event()
         self._owner: int | None = None
+        # Samples a parent gathered before a fork are the parent's to write; a lock a
+        # parent's thread held must not stay taken in the child.
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (recorder := me()) and recorder._forget())
         atexit.register(self.flush)
 
     def record(self, samples: Samples, also: Callable[[Any], None] | None = None) -> bool:
@@ -212,8 +217,7 @@ class GatheringRecorder(MetricsRecorder):
             return super().record(samples, also)
         with self._lock:
             if self._owner != os.getpid():
-                # Samples a parent gathered before a fork are the parent's to write.
-                self._owner, self._pending = os.getpid(), Samples()
+                self._owner = os.getpid()
                 threading.Thread(target=self._run, name="metrics-writer", daemon=True).start()
             self._pending.add(samples)
         self._recorded.set()
@@ -224,6 +228,11 @@ class GatheringRecorder(MetricsRecorder):
         with self._lock:
             pending, self._pending = self._pending, Samples()
         return super().record(pending) if pending else True
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._recorded = threading.Event()
+        self._pending, self._owner = Samples(), None
 
     def _run(self) -> None:
         while True:
