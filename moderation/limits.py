@@ -39,12 +39,19 @@ class MovingWindowWithStats(MovingWindowRateLimiter):
         # By digest: a Script on a pipeline would ask Redis whether it is loaded each time.
         pipe.evalsha(acquire.sha, 1, key, now, item.amount, expiry, cost)
         pipe.evalsha(window.sha, 1, key, now - expiry, item.amount)
-        try:
-            taken, figures = pipe.execute()
-        except NoScriptError:  # a restarted Redis forgot the scripts: load them, ask again
+        taken, figures = pipe.execute(raise_on_error=False)
+        if isinstance(taken, NoScriptError):  # a restarted Redis forgot the scripts
             for script in (acquire, window):
                 storage.get_connection().script_load(script.script)
             return self.hit(item, *identifiers, cost=cost)
+        if isinstance(taken, Exception):
+            raise taken
+        if isinstance(figures, NoScriptError):
+            # The hit counted; only the figures are asked again (never the hit twice).
+            storage.get_connection().script_load(window.script)
+            figures = window([key], [now - expiry, item.amount])
+        elif isinstance(figures, Exception):
+            raise figures
         start, used = (float(figures[0]), int(figures[1])) if figures else (now, 0)
         _read_with_hit()[key] = WindowStats(start + expiry, item.amount - used)
         return bool(taken)
@@ -63,10 +70,11 @@ def _pipelines(storage: object) -> bool:
     return isinstance(storage, RedisStorage) and hasattr(storage, "lua_acquire_moving_window")
 
 
+_READ_WITH_HIT = "ratelimit_read_with_hit"
+
+
 def _read_with_hit() -> dict[str, WindowStats]:
-    if "ratelimit_read_with_hit" not in g:
-        g.ratelimit_read_with_hit = {}
-    return g.ratelimit_read_with_hit
+    return g.setdefault(_READ_WITH_HIT, {})
 
 
 STRATEGIES["moving-window-with-stats"] = MovingWindowWithStats  # type: ignore[assignment]
@@ -88,6 +96,9 @@ def init_limiter(app: Flask, settings: Settings) -> None:
     app.after_request(_settle_retry_after)
     limiter.init_app(app)
     app.after_request(_remember_retry_after)
+    # Figures read with a hit belong to that request; none may reach another one that
+    # shares the application context (tests, scripts).
+    app.teardown_request(lambda _exc=None: g.pop(_READ_WITH_HIT, None))
 
 
 def _remember_retry_after(response: Response) -> Response:

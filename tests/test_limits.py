@@ -101,3 +101,25 @@ def test_a_limit_and_its_headers_cost_one_redis_round_trip(client, monkeypatch):
     assert answer.status_code == 200
     assert int(answer.headers["X-RateLimit-Remaining"]) == before - 1
     assert len(sends) == 1
+
+
+def test_figures_read_with_a_hit_do_not_outlive_their_request(client):
+    from flask import g
+
+    # Tests and scripts can run requests inside one application context, which keeps ``g``.
+    with client.application.app_context():
+        assert client.get("/two-windows").status_code == 200
+        assert "ratelimit_read_with_hit" not in g
+
+
+def test_a_redis_that_forgot_one_script_counts_the_hit_once(client):
+    storage = limiter.limiter.storage
+    connection = storage.get_connection()
+    before = int(client.get("/fine").headers["X-RateLimit-Remaining"])
+    # As after a restart of Redis that only the acquiring script was loaded into again.
+    connection.script_flush()
+    connection.script_load(storage.lua_acquire_moving_window.script)
+    answer = client.get("/fine")
+    assert answer.status_code == 200
+    assert int(answer.headers["X-RateLimit-Remaining"]) == before - 1
+    assert int(client.get("/fine").headers["X-RateLimit-Remaining"]) == before - 2
