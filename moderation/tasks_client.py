@@ -5,9 +5,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import os
 import threading
-import weakref
 from base64 import b64encode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ from kombu.utils.uuid import uuid
 
 from moderation.backoff import Backoff
 from moderation.config import Settings
+from moderation.forking import reset_after_fork
 from moderation.logging_setup import log_context
 
 SCORE_COMMENTS = "moderation.score_comments"
@@ -359,10 +358,8 @@ class SendBuffer:
         self._requests: dict[int, str] = {}
         self._idle = threading.Condition()
         self._sending = False
-        # Ids a parent held at a fork are the parent's to send; a lock a parent's thread
-        # held must not stay taken in the child.
-        me = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (buffer := me()) and buffer._forget())
+        # Ids a parent held at a fork are the parent's to send.
+        reset_after_fork(self._forget)
         atexit.register(self.flush)
 
     def add(self, comment_ids: Sequence[int], request_id: str | None = None) -> None:

@@ -22,7 +22,6 @@ import math
 import os
 import threading
 import time
-import weakref
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -45,6 +44,7 @@ from sqlalchemy.orm import Session
 
 from moderation.config import Settings
 from moderation.db import after_commit, utcnow
+from moderation.forking import reset_after_fork
 from moderation.logging_setup import log_context
 from moderation.ops.heartbeat import Heartbeat, Heartbeats
 from moderation.ops.store import OpsStore, queue_length
@@ -205,10 +205,8 @@ class GatheringRecorder(MetricsRecorder):
         self._lock = threading.Lock()
         self._recorded = threading.Event()
         self._owner: int | None = None
-        # Samples a parent gathered before a fork are the parent's to write; a lock a
-        # parent's thread held must not stay taken in the child.
-        me = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: (recorder := me()) and recorder._forget())
+        # Samples a parent gathered before a fork are the parent's to write.
+        reset_after_fork(self._forget)
         atexit.register(self.flush)
 
     def record(self, samples: Samples, also: Callable[[Any], None] | None = None) -> bool:
