@@ -6,6 +6,7 @@ import hashlib
 import logging
 import math
 import time
+from collections.abc import Iterable
 
 from flask import Flask, Response, current_app, g, has_request_context
 from flask_limiter import Limiter
@@ -13,6 +14,7 @@ from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, WindowStats, parse_many
 from limits.storage import RedisStorage
 from limits.strategies import STRATEGIES, MovingWindowRateLimiter
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 from moderation.config import Settings
@@ -40,15 +42,13 @@ class MovingWindowWithStats(MovingWindowRateLimiter):
         pipe.evalsha(acquire.sha, 1, key, now, item.amount, expiry, cost)
         pipe.evalsha(window.sha, 1, key, now - expiry, item.amount)
         taken, figures = pipe.execute(raise_on_error=False)
-        if isinstance(taken, NoScriptError):  # a restarted Redis forgot the scripts
-            for script in (acquire, window):
-                storage.get_connection().script_load(script.script)
+        if isinstance(taken, NoScriptError):  # the hit did not count: ask again
+            _load_forgotten(storage, [(acquire, taken), (window, figures)])
             return self.hit(item, *identifiers, cost=cost)
         if isinstance(taken, Exception):
             raise taken
-        if isinstance(figures, NoScriptError):
+        if _load_forgotten(storage, [(window, figures)]):
             # The hit counted; only the figures are asked again (never the hit twice).
-            storage.get_connection().script_load(window.script)
             figures = window([key], [now - expiry, item.amount])
         elif isinstance(figures, Exception):
             raise figures
@@ -75,6 +75,17 @@ _READ_WITH_HIT = "ratelimit_read_with_hit"
 
 def _read_with_hit() -> dict[str, WindowStats]:
     return g.setdefault(_READ_WITH_HIT, {})
+
+
+def _load_forgotten(storage: RedisStorage, answers: Iterable[tuple[Script, object]]) -> bool:
+    """Load again each script whose answer is a ``NoScriptError`` (a restarted Redis forgot
+    it), and only those; whether any was."""
+    forgotten = {
+        script.sha: script for script, answer in answers if isinstance(answer, NoScriptError)
+    }
+    for script in forgotten.values():
+        storage.get_connection().script_load(script.script)
+    return bool(forgotten)
 
 
 STRATEGIES["moving-window-with-stats"] = MovingWindowWithStats  # type: ignore[assignment]
@@ -205,11 +216,11 @@ def _acquire_all(items: list[RateLimitItem], *identifiers: str) -> RateLimitItem
     for item, key in zip(items, keys, strict=True):
         # By digest: a Script on a pipeline would ask Redis whether it is loaded each time.
         pipe.evalsha(script.sha, 1, key, now, item.amount, item.get_expiry(), 1)
-    try:
-        taken = pipe.execute()
-    except NoScriptError:  # a restarted Redis forgot the script: load it, ask again
-        storage.get_connection().script_load(script.script)
-        return _acquire_all(items, *identifiers)
+    taken = pipe.execute(raise_on_error=False)
+    if _load_forgotten(storage, [(script, answer) for answer in taken]):
+        return _acquire_all(items, *identifiers)  # no entry was taken: ask again
+    if error := next((answer for answer in taken if isinstance(answer, Exception)), None):
+        raise error
     full = next((i for i, ok in enumerate(taken) if not ok), None)
     if full is None:
         return None
