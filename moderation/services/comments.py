@@ -67,7 +67,8 @@ def submit_comment(
         earlier = _by_idempotency_key(session, site, idempotency_key)
         if earlier is not None:
             return Accepted(_same_request_or_refuse(earlier, data), created=False)
-    history = author_history(session, site, data.author_id, site_rules(site).repeat_window_seconds)
+    rules = site_rules(site)
+    history = author_history(session, site, data.author_id, rules.repeat_window_seconds)
     sanctions = sanctions_in_force(session, site.id, data.author_id) if history.sanctioned else []
     refusal = posting_refusal(sanctions, warnings_block=warnings_block)
     if refusal is not None:
@@ -78,7 +79,9 @@ def submit_comment(
     article = article_for(session, site, data)
     # Length, closed article, words, repeat post, links, the author rules: before the model,
     # first decision wins.
-    verdict = rules_verdict(session, site, article, data.text, data.author_id, history, sanctions)
+    verdict = rules_verdict(
+        session, site, rules, article, data.text, data.author_id, history, sanctions
+    )
     if verdict.refusal is not None:
         refusal = verdict.refusal
         raise CommentRefused(refusal.code, refusal.message, refusal.field, status=refusal.status)

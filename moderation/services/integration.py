@@ -157,6 +157,7 @@ def author_history(
 def rules_verdict(
     session: Session,
     site: Site,
+    rules: SiteRules,
     article: Article,
     text: str,
     author_id: str,
@@ -165,10 +166,10 @@ def rules_verdict(
 ) -> Verdict:
     """Run the site's rules on a new comment of this author under this article.
 
-    ``history`` is ``author_history`` for the site's repeat window; ``sanctions`` are the
+    ``rules`` is ``site_rules(site)``, which the caller has read already (for the repeat
+    window); ``history`` is ``author_history`` for that window; ``sanctions`` are the
     author's sanctions in force (an always-pre-moderate one holds).
     """
-    rules = site_rules(site)
     context = RuleContext(
         text=text,
         article_closed=article.closed,
